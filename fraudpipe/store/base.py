@@ -1,0 +1,141 @@
+"""The Store port: the writes and reads the pipeline needs, independent of the backend.
+
+Rows are plain mappings keyed by the column names of cassandra/init.cql. Timestamps
+are integer epoch milliseconds, `day` buckets are ISO dates ("2026-11-21"). Every
+write is an upsert keyed by the table's natural key, so replays are harmless.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from typing import Any, Iterable, Mapping, Sequence
+
+Row = Mapping[str, Any]
+
+MODEL_NAME = "kmeans"
+MAX_LIMIT = 1000  # no read returns more rows than this, whatever the caller asks
+
+METRIC_COUNTERS = (
+    "transactions",
+    "windows",
+    "flagged_windows",
+    "flagged_transactions",
+    "amount_normal_minor",
+    "amount_flagged_minor",
+    "failed_transactions",
+    "late_records",
+    "dlq_records",
+    "latency_ms_sum",
+)
+
+
+def day_of(epoch_ms: int) -> str:
+    """The UTC day bucket ("YYYY-MM-DD") an epoch-millisecond timestamp falls in."""
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.timezone.utc).date().isoformat()
+
+
+def days_between(since_ms: int, until_ms: int) -> list[str]:
+    """Day buckets covering [since_ms, until_ms], newest first."""
+    first = dt.date.fromisoformat(day_of(since_ms))
+    last = dt.date.fromisoformat(day_of(until_ms))
+    count = (last - first).days + 1
+    return [(last - dt.timedelta(days=i)).isoformat() for i in range(max(count, 0))]
+
+
+def bounded(limit: int) -> int:
+    return max(1, min(int(limit), MAX_LIMIT))
+
+
+class Store(ABC):
+    """Port implemented by SqliteStore and CassandraStore; see open_store()."""
+
+    # --- lifecycle -------------------------------------------------------------
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create the tables of init.cql if they do not exist."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- writes (idempotent upserts) -------------------------------------------
+    @abstractmethod
+    def upsert_transactions(self, rows: Sequence[Row]) -> None:
+        """Raw transactions, keyed by (sender_account, event_time, transaction_id)."""
+
+    @abstractmethod
+    def upsert_labels(self, rows: Sequence[Row]) -> None:
+        """Fraud labels, keyed by transaction_id."""
+
+    @abstractmethod
+    def upsert_alerts(self, rows: Sequence[Row]) -> None:
+        """Alerts keyed by (sender_account, window_start); `day` is derived when absent."""
+
+    @abstractmethod
+    def upsert_metrics(self, rows: Sequence[Row]) -> None:
+        """Metric rows keyed by (minute, batch_id); `day` is derived when absent."""
+
+    @abstractmethod
+    def record_model(self, row: Row) -> None:
+        """One model registry row keyed by (name, version)."""
+
+    # --- reads (bounded) -------------------------------------------------------
+    @abstractmethod
+    def latest_alerts(
+        self, *, since_ms: int, until_ms: int, limit: int = 100, min_score: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Alerts with since_ms <= window_start < until_ms, newest first."""
+
+    @abstractmethod
+    def alerts_for_sender(self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100) -> list[dict[str, Any]]:
+        """One sender's alerts with since_ms <= window_start < until_ms, newest first."""
+
+    @abstractmethod
+    def transactions_for_sender(
+        self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """One sender's raw transactions with since_ms <= event_time < until_ms, newest first."""
+
+    @abstractmethod
+    def labels_for(self, transaction_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Labels of the given transactions (missing ones are simply absent)."""
+
+    @abstractmethod
+    def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Up to `limit` labels; used by the dashboard's quality view."""
+
+    @abstractmethod
+    def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        """Raw metric rows (one per minute and batch) with since_ms <= minute < until_ms."""
+
+    @abstractmethod
+    def models(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Registered model versions, newest first."""
+
+    # --- derived reads, shared by every adapter --------------------------------
+    def metrics_by_minute(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        """Per-minute metrics (batches summed), oldest first."""
+        minutes: dict[int, dict[str, Any]] = {}
+        for row in self.metric_rows(since_ms=since_ms, until_ms=until_ms):
+            total = minutes.setdefault(row["minute"], {"minute": row["minute"], **{c: 0 for c in METRIC_COUNTERS}, "latency_ms_max": 0})
+            for counter in METRIC_COUNTERS:
+                total[counter] += row.get(counter) or 0
+            total["latency_ms_max"] = max(total["latency_ms_max"], row.get("latency_ms_max") or 0)
+        return [minutes[m] for m in sorted(minutes)]
+
+    def totals(self, *, since_ms: int, until_ms: int) -> dict[str, int]:
+        """Sums of every metric counter over a time range."""
+        totals = {c: 0 for c in METRIC_COUNTERS}
+        for minute in self.metrics_by_minute(since_ms=since_ms, until_ms=until_ms):
+            for counter in METRIC_COUNTERS:
+                totals[counter] += minute[counter]
+        return totals
+
+    def latest_model(self) -> dict[str, Any] | None:
+        rows = self.models(limit=1)
+        return rows[0] if rows else None

@@ -1,0 +1,184 @@
+"""CassandraStore: the Store port on Cassandra, with prepared statements and concurrent writes.
+
+Tables come from cassandra/init.cql (applied by ensure_schema); every read names a
+partition key, walking day buckets newest first where a query spans days.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Sequence
+
+from fraudpipe.config import StoreConfig
+from fraudpipe.contracts import (
+    ALERTS_BY_SENDER_TABLE,
+    ALERTS_TABLE,
+    CQL_FILE,
+    LABELS_TABLE,
+    METRICS_TABLE,
+    MODELS_TABLE,
+    TRANSACTIONS_TABLE,
+)
+from fraudpipe.errors import StoreError
+from fraudpipe.store.base import MODEL_NAME, Row, Store, bounded, day_of, days_between
+from fraudpipe.store.cql import table_specs
+
+# How far back the label scan of the quality view looks; labels have no time partition.
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _import_driver() -> Any:
+    try:
+        import cassandra.cluster
+        import cassandra.concurrent
+        import cassandra.policies
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise StoreError("the Cassandra store needs cassandra-driver: pip install 'fraudpipe[cassandra]'") from exc
+    return cassandra
+
+
+def to_millis(value: Any) -> Any:
+    """Driver datetimes back to epoch milliseconds, dates to ISO strings; other values unchanged."""
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return int((aware - _EPOCH).total_seconds() * 1000)
+    if hasattr(value, "date") and type(value).__name__ == "Date":  # cassandra.util.Date
+        return value.date().isoformat()
+    return value
+
+
+def cql_statements(text: str) -> list[str]:
+    """init.cql split into executable statements, comments dropped."""
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class CassandraStore(Store):
+    def __init__(self, config: StoreConfig) -> None:
+        driver = _import_driver()
+        self._driver = driver
+        self._config = config
+        try:
+            self._cluster = driver.cluster.Cluster(
+                list(config.cassandra_contact_points),
+                port=config.cassandra_port,
+                load_balancing_policy=driver.policies.TokenAwarePolicy(
+                    driver.policies.DCAwareRoundRobinPolicy(local_dc=config.cassandra_local_dc)
+                ),
+                protocol_version=5,
+            )
+            self._session = self._cluster.connect()
+        except Exception as exc:
+            raise StoreError(f"cannot connect to Cassandra at {config.cassandra_contact_points}:{config.cassandra_port}: {exc}", retriable=True) from exc
+        self._consistency = driver.cluster.ConsistencyLevel.name_to_value[config.consistency.upper()]
+        self._specs = table_specs()
+        self.ensure_schema()
+        self._session.set_keyspace(config.keyspace)
+        self._prepared: dict[str, Any] = {}
+
+    def ensure_schema(self) -> None:
+        text = CQL_FILE.read_text().replace("fraudpipe.", f"{self._config.keyspace}.")
+        text = text.replace("KEYSPACE IF NOT EXISTS fraudpipe", f"KEYSPACE IF NOT EXISTS {self._config.keyspace}")
+        for statement in cql_statements(text):
+            self._session.execute(statement)
+
+    def close(self) -> None:
+        self._cluster.shutdown()
+
+    def _prepare(self, cql: str) -> Any:
+        statement = self._prepared.get(cql)
+        if statement is None:
+            statement = self._prepared[cql] = self._session.prepare(cql)
+            statement.consistency_level = self._consistency
+        return statement
+
+    def _upsert(self, table: str, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        names = self._specs[table].column_names
+        # INSERT is an upsert in Cassandra; unset (None) values would write tombstones, so
+        # every row binds every column of the table.
+        statement = self._prepare(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})")
+        args = [tuple(row.get(n) for n in names) for row in rows]
+        results = self._driver.concurrent.execute_concurrent_with_args(
+            self._session, statement, args, concurrency=self._config.concurrency, raise_on_first_error=False
+        )
+        failures = [result for ok, result in results if not ok]
+        if failures:
+            raise StoreError(f"{len(failures)} of {len(rows)} writes to {table} failed, first: {failures[0]}", retriable=True)
+
+    def _query(self, cql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        try:
+            rows = self._session.execute(self._prepare(cql), params)
+        except Exception as exc:
+            raise StoreError(f"query failed: {cql}: {exc}", retriable=True) from exc
+        return [{k: to_millis(v) for k, v in row._asdict().items()} for row in rows]
+
+    # --- writes ----------------------------------------------------------------
+    def upsert_transactions(self, rows: Sequence[Row]) -> None:
+        self._upsert(TRANSACTIONS_TABLE, rows)
+
+    def upsert_labels(self, rows: Sequence[Row]) -> None:
+        self._upsert(LABELS_TABLE, rows)
+
+    def upsert_alerts(self, rows: Sequence[Row]) -> None:
+        rows = [{**row, "day": row.get("day") or day_of(row["window_start"])} for row in rows]
+        self._upsert(ALERTS_TABLE, rows)
+        self._upsert(ALERTS_BY_SENDER_TABLE, rows)
+
+    def upsert_metrics(self, rows: Sequence[Row]) -> None:
+        self._upsert(METRICS_TABLE, [{**row, "day": row.get("day") or day_of(row["minute"])} for row in rows])
+
+    def record_model(self, row: Row) -> None:
+        self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
+
+    # --- reads -----------------------------------------------------------------
+    def latest_alerts(
+        self, *, since_ms: int, until_ms: int, limit: int = 100, min_score: float | None = None
+    ) -> list[dict[str, Any]]:
+        limit = bounded(limit)
+        found: list[dict[str, Any]] = []
+        for day in days_between(since_ms, until_ms):
+            rows = self._query(
+                f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ? LIMIT ?",
+                [day, since_ms, until_ms, limit * (4 if min_score is not None else 1)],
+            )
+            found += [r for r in rows if min_score is None or (r["score"] or 0) >= min_score]
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+    def alerts_for_sender(self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100) -> list[dict[str, Any]]:
+        return self._query(
+            f"SELECT * FROM {ALERTS_BY_SENDER_TABLE} WHERE sender_account = ? AND window_start >= ? AND window_start < ? LIMIT ?",
+            [sender, since_ms, until_ms, bounded(limit)],
+        )
+
+    def transactions_for_sender(
+        self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return self._query(
+            f"SELECT * FROM {TRANSACTIONS_TABLE} WHERE sender_account = ? AND event_time >= ? AND event_time < ? LIMIT ?",
+            [sender, since_ms, until_ms, bounded(limit)],
+        )
+
+    def labels_for(self, transaction_ids: Iterable[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for tid in dict.fromkeys(transaction_ids):
+            found += self._query(f"SELECT * FROM {LABELS_TABLE} WHERE transaction_id = ?", [tid])
+        return found
+
+    def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        # labels are partitioned by transaction_id: a bounded scan, newest first after sorting
+        rows = self._query(f"SELECT * FROM {LABELS_TABLE} LIMIT ?", [bounded(limit)])
+        return sorted(rows, key=lambda r: r["labeled_at"] or 0, reverse=True)
+
+    def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for day in days_between(since_ms, until_ms):
+            rows += self._query(
+                f"SELECT * FROM {METRICS_TABLE} WHERE day = ? AND minute >= ? AND minute < ?", [day, since_ms, until_ms]
+            )
+        return rows
+
+    def models(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        return self._query(f"SELECT * FROM {MODELS_TABLE} WHERE name = ? LIMIT ?", [MODEL_NAME, bounded(limit)])

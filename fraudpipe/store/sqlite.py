@@ -1,0 +1,223 @@
+"""SqliteStore: the Store port on one machine, tables derived from cassandra/init.cql.
+
+WAL mode lets the dashboard read while the sink and the stream job write; every
+write is one executemany of INSERT ... ON CONFLICT DO UPDATE in one transaction.
+The primary keys mirror the Cassandra keys (partition key first, then clustering
+columns), so the same queries are served by the same indexes.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from fraudpipe.contracts import (
+    ALERTS_BY_SENDER_TABLE,
+    ALERTS_TABLE,
+    LABELS_TABLE,
+    METRICS_TABLE,
+    MODELS_TABLE,
+    TRANSACTIONS_TABLE,
+)
+from fraudpipe.errors import StoreError
+from fraudpipe.store.base import MODEL_NAME, Row, Store, bounded, day_of
+from fraudpipe.store.cql import TableSpec, table_specs
+
+SQLITE_TYPES = {
+    "text": "TEXT",
+    "date": "TEXT",
+    "timestamp": "INTEGER",
+    "bigint": "INTEGER",
+    "int": "INTEGER",
+    "double": "REAL",
+    "boolean": "INTEGER",
+}
+
+# Secondary indexes for reads that are not by primary key prefix.
+EXTRA_INDEXES = (
+    f"CREATE INDEX IF NOT EXISTS {LABELS_TABLE}_by_labeled_at ON {LABELS_TABLE} (labeled_at DESC)",
+)
+
+
+def create_table_sql(spec: TableSpec) -> str:
+    columns = [f"{name} {SQLITE_TYPES[cql_type]}" for name, cql_type in spec.columns]
+    key = ", ".join(f"{c} DESC" if c in spec.descending else c for c in spec.primary_key)
+    return f"CREATE TABLE IF NOT EXISTS {spec.name} ({', '.join(columns)}, PRIMARY KEY ({key})) WITHOUT ROWID"
+
+
+def upsert_sql(spec: TableSpec) -> str:
+    names = spec.column_names
+    updates = [f"{c} = excluded.{c}" for c in names if c not in spec.primary_key]
+    action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+    return (
+        f"INSERT INTO {spec.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(spec.primary_key)}) {action}"
+    )
+
+
+class SqliteStore(Store):
+    """Store on a SQLite file; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._specs = table_specs()
+        self._upserts = {name: upsert_sql(spec) for name, spec in self._specs.items()}
+        self.ensure_schema()
+
+    # --- lifecycle -------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def ensure_schema(self) -> None:
+        with self._transaction() as conn:
+            for spec in self._specs.values():
+                conn.execute(create_table_sql(spec))
+            for statement in EXTRA_INDEXES:
+                conn.execute(statement)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self._connection(), self.path)
+
+    # --- writes ----------------------------------------------------------------
+    def _upsert(self, table: str, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        names = self._specs[table].column_names
+        try:
+            values = [tuple(row.get(name) for name in names) for row in rows]
+        except AttributeError as exc:
+            raise StoreError(f"{table}: rows must be mappings of column name to value") from exc
+        with self._transaction() as conn:
+            conn.executemany(self._upserts[table], values)
+
+    def upsert_transactions(self, rows: Sequence[Row]) -> None:
+        self._upsert(TRANSACTIONS_TABLE, rows)
+
+    def upsert_labels(self, rows: Sequence[Row]) -> None:
+        self._upsert(LABELS_TABLE, rows)
+
+    def upsert_alerts(self, rows: Sequence[Row]) -> None:
+        rows = [{**row, "day": row.get("day") or day_of(row["window_start"])} for row in rows]
+        if not rows:
+            return
+        names_by_table = {t: self._specs[t].column_names for t in (ALERTS_TABLE, ALERTS_BY_SENDER_TABLE)}
+        with self._transaction() as conn:  # both tables in one transaction: never one without the other
+            for table, names in names_by_table.items():
+                conn.executemany(self._upserts[table], [tuple(row.get(n) for n in names) for row in rows])
+
+    def upsert_metrics(self, rows: Sequence[Row]) -> None:
+        self._upsert(METRICS_TABLE, [{**row, "day": row.get("day") or day_of(row["minute"])} for row in rows])
+
+    def record_model(self, row: Row) -> None:
+        self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
+
+    # --- reads -----------------------------------------------------------------
+    def _query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        try:
+            return [dict(row) for row in self._connection().execute(sql, params)]
+        except sqlite3.Error as exc:
+            raise StoreError(f"query failed on {self.path}: {exc}", retriable=_is_busy(exc)) from exc
+
+    def latest_alerts(
+        self, *, since_ms: int, until_ms: int, limit: int = 100, min_score: float | None = None
+    ) -> list[dict[str, Any]]:
+        score_clause = "AND score >= ?" if min_score is not None else ""
+        params: list[Any] = [day_of(since_ms), day_of(until_ms), since_ms, until_ms]
+        if min_score is not None:
+            params.append(min_score)
+        return self._query(
+            f"SELECT * FROM {ALERTS_TABLE} WHERE day BETWEEN ? AND ? AND window_start >= ? AND window_start < ? "
+            f"{score_clause} ORDER BY day DESC, window_start DESC, sender_account LIMIT ?",
+            [*params, bounded(limit)],
+        )
+
+    def alerts_for_sender(self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100) -> list[dict[str, Any]]:
+        return self._query(
+            f"SELECT * FROM {ALERTS_BY_SENDER_TABLE} WHERE sender_account = ? AND window_start >= ? "
+            "AND window_start < ? ORDER BY window_start DESC LIMIT ?",
+            [sender, since_ms, until_ms, bounded(limit)],
+        )
+
+    def transactions_for_sender(
+        self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return self._query(
+            f"SELECT * FROM {TRANSACTIONS_TABLE} WHERE sender_account = ? AND event_time >= ? AND event_time < ? "
+            "ORDER BY event_time DESC, transaction_id LIMIT ?",
+            [sender, since_ms, until_ms, bounded(limit)],
+        )
+
+    def labels_for(self, transaction_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = list(dict.fromkeys(transaction_ids))
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 500):  # stay below SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            found += self._query(
+                f"SELECT * FROM {LABELS_TABLE} WHERE transaction_id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+        return found
+
+    def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        return self._query(f"SELECT * FROM {LABELS_TABLE} ORDER BY labeled_at DESC LIMIT ?", [bounded(limit)])
+
+    def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        return self._query(
+            f"SELECT * FROM {METRICS_TABLE} WHERE day BETWEEN ? AND ? AND minute >= ? AND minute < ?",
+            [day_of(since_ms), day_of(until_ms), since_ms, until_ms],
+        )
+
+    def models(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        return self._query(
+            f"SELECT * FROM {MODELS_TABLE} WHERE name = ? ORDER BY version DESC LIMIT ?", [MODEL_NAME, bounded(limit)]
+        )
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolling back and wrapping sqlite3 errors with the file name."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start a write on {self._path}: {exc}", retriable=_is_busy(exc)) from exc
+        return self._conn
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self._conn.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                exc = commit_error
+        self._conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"write failed on {self._path}: {exc}", retriable=_is_busy(exc)) from exc

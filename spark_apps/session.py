@@ -1,0 +1,58 @@
+"""One way to build a SparkSession for fraudpipe, sized for the machine, with a clear Java check."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+from fraudpipe.config import SparkConfig
+from fraudpipe.errors import JavaNotFoundError
+
+MIN_JAVA = 17
+
+
+def java_version() -> int:
+    """Major version of the `java` Spark will use (JAVA_HOME first, then PATH)."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise JavaNotFoundError(
+            f"Spark needs Java {MIN_JAVA}+ and no `java` was found (JAVA_HOME={java_home!r}); "
+            "install a JDK, e.g. `apt-get install openjdk-17-jre-headless`"
+        )
+    output = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', output)
+    if not match:
+        raise JavaNotFoundError(f"cannot tell the Java version from `{java} -version`: {output.strip()!r}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8" style
+        major = int(match.group(2))
+    if major < MIN_JAVA:
+        raise JavaNotFoundError(f"Spark needs Java {MIN_JAVA}+, found Java {major} at {java}")
+    return major
+
+
+def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> SparkSession
+    """A SparkSession for `config`: few shuffle partitions, Arrow on, quiet UI, local-friendly."""
+    java_version()
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(config.master)
+        .config("spark.driver.memory", config.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+        .config("spark.default.parallelism", str(config.shuffle_partitions))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.streaming.stateStore.providerClass",
+                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session

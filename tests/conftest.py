@@ -1,0 +1,5 @@
+"""Session-wide fixtures. Each domain keeps its fixtures in tests/fixtures/<domain>.py."""
+pytest_plugins = [
+    "tests.fixtures.core",
+    "tests.fixtures.spark",
+]

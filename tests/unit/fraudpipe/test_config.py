@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from fraudpipe.config import Config, load_config
+from fraudpipe.errors import ConfigError
+
+
+def test_shipped_config_matches_the_loader_defaults():
+    loaded = load_config(environ={})
+    defaults = Config()
+    for section in ("kafka", "schema_registry", "connect", "store", "spark", "dashboard", "model"):
+        assert getattr(loaded, section) == getattr(defaults, section), section
+
+
+def test_config_is_frozen():
+    config = load_config(environ={})
+    with pytest.raises(AttributeError):
+        config.kafka.partitions = 9  # type: ignore[misc]
+
+
+def test_env_override_is_typed():
+    config = load_config(environ={"FRAUDPIPE_KAFKA__PARTITIONS": "6", "FRAUDPIPE_STORE__BACKEND": "cassandra"})
+    assert config.kafka.partitions == 6
+    assert config.store.backend == "cassandra"
+
+
+def test_env_override_of_a_list_accepts_commas():
+    config = load_config(environ={"FRAUDPIPE_STORE__CASSANDRA_CONTACT_POINTS": "c1, c2"})
+    assert config.store.cassandra_contact_points == ("c1", "c2")
+
+
+def test_unknown_key_names_key_and_file(tmp_path: Path):
+    file = tmp_path / "config.yml"
+    file.write_text("kafka:\n  bootstrap_server: x:1\n")
+    with pytest.raises(ConfigError, match=r"unknown key kafka\.bootstrap_server") as info:
+        load_config(file, environ={})
+    assert str(file) in str(info.value)
+
+
+def test_unknown_section_is_an_error(tmp_path: Path):
+    file = tmp_path / "config.yml"
+    file.write_text("kafak: {}\n")
+    with pytest.raises(ConfigError, match="unknown key kafak"):
+        load_config(file, environ={})
+
+
+def test_mistyped_value_names_key(tmp_path: Path):
+    file = tmp_path / "config.yml"
+    file.write_text("spark:\n  watermark_seconds: soon\n")
+    with pytest.raises(ConfigError, match=r"spark\.watermark_seconds must be int"):
+        load_config(file, environ={})
+
+
+def test_unknown_env_override_key_fails():
+    with pytest.raises(ConfigError, match=r"unknown key store\.bakend"):
+        load_config(environ={"FRAUDPIPE_STORE__BAKEND": "sqlite"})
+
+
+def test_invalid_backend_is_rejected():
+    with pytest.raises(ConfigError, match="store.backend"):
+        load_config(environ={"FRAUDPIPE_STORE__BACKEND": "postgres"})
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.yml", environ={})

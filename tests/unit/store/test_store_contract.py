@@ -1,0 +1,139 @@
+"""One contract suite for the Store port, run against every adapter that can run here.
+
+SQLite always; Cassandra whenever FRAUDPIPE_TEST_CASSANDRA=host:port is set.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fraudpipe.store.base import Store, day_of
+from fraudpipe.store.sqlite import SqliteStore
+from tests.fixtures.core import cassandra_store_config, cassandra_target
+
+MINUTE = 60_000
+T0 = 1_795_000_020_000 - (1_795_000_020_000 % MINUTE)  # a minute boundary in Nov 2026
+
+ADAPTERS = ["sqlite"] + (["cassandra"] if cassandra_target() else [])
+
+
+@pytest.fixture(params=ADAPTERS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        adapter: Store = SqliteStore(tmp_path / "store.db")
+    else:
+        from fraudpipe.store.cassandra import CassandraStore
+
+        adapter = CassandraStore(cassandra_store_config())
+    yield adapter
+    adapter.close()
+
+
+def tx(i: int, sender: str = "s1", t: int = T0) -> dict:
+    return {
+        "transaction_id": f"tx-{i}",
+        "event_time": t + i * 1000,
+        "sender_account": sender,
+        "receiver_account": f"r{i % 3}",
+        "amount_minor": 100 * i,
+        "currency": "USD",
+        "transaction_type": "PURCHASE",
+        "status": "APPROVED",
+        "channel": "ONLINE",
+    }
+
+
+def alert(sender: str, window_start: int, score: float = 1.0) -> dict:
+    return {
+        "window_start": window_start,
+        "window_end": window_start + MINUTE,
+        "sender_account": sender,
+        "tx_count": 20,
+        "total_amount_minor": 2000,
+        "failed_count": 15,
+        "distinct_receivers": 12,
+        "max_amount_minor": 300,
+        "features": json.dumps({"tx_count": 20}),
+        "score": score,
+        "cluster": 3,
+        "model_version": "v1",
+        "explanation": json.dumps([{"feature": "failed_count", "value": 15, "normal": 0.1}]),
+        "created_at": window_start + MINUTE + 500,
+        "latency_ms": 500,
+    }
+
+
+def test_transactions_upsert_is_idempotent(store: Store):
+    rows = [tx(i) for i in range(10)]
+    store.upsert_transactions(rows)
+    store.upsert_transactions(rows)  # a replay
+    store.upsert_transactions([{**rows[3], "status": "FAILED"}])
+    found = store.transactions_for_sender(sender="s1", since_ms=T0, until_ms=T0 + MINUTE)
+    assert [r["transaction_id"] for r in found] == [f"tx-{i}" for i in reversed(range(10))]
+    assert next(r for r in found if r["transaction_id"] == "tx-3")["status"] == "FAILED"
+    assert found[0]["amount_minor"] == 900 and found[0]["event_time"] == T0 + 9000
+
+
+def test_transactions_range_and_limit(store: Store):
+    store.upsert_transactions([tx(i) for i in range(10)] + [tx(i, sender="s2") for i in range(10, 13)])
+    found = store.transactions_for_sender(sender="s1", since_ms=T0 + 2000, until_ms=T0 + 5000)
+    assert [r["transaction_id"] for r in found] == ["tx-4", "tx-3", "tx-2"]
+    assert len(store.transactions_for_sender(sender="s1", since_ms=T0, until_ms=T0 + MINUTE, limit=4)) == 4
+    assert store.transactions_for_sender(sender="nobody", since_ms=T0, until_ms=T0 + MINUTE) == []
+
+
+def test_alerts_upsert_by_sender_and_window(store: Store):
+    store.upsert_alerts([alert("s1", T0), alert("s2", T0), alert("s1", T0 + MINUTE, score=2.0)])
+    store.upsert_alerts([alert("s1", T0, score=5.0)])  # same natural key: replaces
+    latest = store.latest_alerts(since_ms=T0, until_ms=T0 + 10 * MINUTE)
+    assert [(a["sender_account"], a["window_start"]) for a in latest] == [("s1", T0 + MINUTE), ("s1", T0), ("s2", T0)]
+    assert latest[1]["score"] == 5.0 and latest[1]["day"] == day_of(T0)
+    assert [a["window_start"] for a in store.alerts_for_sender(sender="s1", since_ms=T0, until_ms=T0 + 10 * MINUTE)] == [T0 + MINUTE, T0]
+    assert len(store.latest_alerts(since_ms=T0, until_ms=T0 + 10 * MINUTE, min_score=4.0)) == 1
+    assert len(store.latest_alerts(since_ms=T0, until_ms=T0 + 10 * MINUTE, limit=2)) == 2
+
+
+def test_alerts_across_day_buckets(store: Store):
+    day = 86_400_000
+    store.upsert_alerts([alert("s1", T0 - day), alert("s1", T0)])
+    found = store.latest_alerts(since_ms=T0 - 2 * day, until_ms=T0 + day)
+    assert [a["window_start"] for a in found] == [T0, T0 - day]
+
+
+def test_metrics_replayed_batch_does_not_double(store: Store):
+    row = {"minute": T0, "batch_id": 4, "transactions": 100, "flagged_windows": 2, "latency_ms_max": 900}
+    store.upsert_metrics([row, {**row, "batch_id": 5, "transactions": 50, "latency_ms_max": 300}])
+    store.upsert_metrics([row])  # batch 4 replayed after a crash
+    minutes = store.metrics_by_minute(since_ms=T0, until_ms=T0 + MINUTE)
+    assert len(minutes) == 1
+    assert minutes[0]["transactions"] == 150 and minutes[0]["flagged_windows"] == 4
+    assert minutes[0]["latency_ms_max"] == 900
+    assert store.totals(since_ms=T0 - MINUTE, until_ms=T0 + MINUTE)["transactions"] == 150
+    assert store.metrics_by_minute(since_ms=T0 + MINUTE, until_ms=T0 + 2 * MINUTE) == []
+
+
+def test_labels(store: Store):
+    labels = [
+        {"transaction_id": f"tx-{i}", "pattern": "card_testing", "sender_account": "s1", "event_time": T0, "labeled_at": T0 + i}
+        for i in range(5)
+    ]
+    store.upsert_labels(labels)
+    store.upsert_labels(labels)
+    assert sorted(r["transaction_id"] for r in store.labels_for(["tx-1", "tx-3", "nope"])) == ["tx-1", "tx-3"]
+    assert [r["transaction_id"] for r in store.recent_labels(limit=2)] == ["tx-4", "tx-3"]
+
+
+def test_model_registry(store: Store):
+    assert store.latest_model() is None
+    store.record_model({"version": "20261121T120000Z", "trained_at": T0, "path": "/m/1", "metrics": "{}", "metadata": "{}"})
+    store.record_model({"version": "20261121T130000Z", "trained_at": T0 + 1, "path": "/m/2", "metrics": "{}", "metadata": "{}"})
+    assert store.latest_model()["version"] == "20261121T130000Z"
+    assert [m["version"] for m in store.models()] == ["20261121T130000Z", "20261121T120000Z"]
+
+
+def test_empty_store_reads(store: Store):
+    assert store.latest_alerts(since_ms=T0, until_ms=T0 + MINUTE) == []
+    assert store.totals(since_ms=T0, until_ms=T0 + MINUTE)["transactions"] == 0
+    assert store.labels_for([]) == []
