@@ -20,8 +20,8 @@ COMMANDS = {
     "schema": "fraudpipe.registry.cli:schema_group",
     "connect": "fraudpipe.connect.cli:connect_command",
     "produce": "producer.cli:produce_command",
-    "stream": "spark_apps.cli:stream_command",
-    "train": "spark_apps.cli:train_command",
+    "stream": "spark_apps.fraud_detection:stream_command",
+    "train": "spark_apps.kmeans_model_training:train_command",
     "dashboard": "dashboard.cli:dashboard_command",
 }
 
