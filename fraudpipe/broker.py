@@ -45,7 +45,7 @@ def wait_for_metadata(bootstrap: str, *, timeout: float = 30.0) -> None:
     """Block until the broker answers a metadata request, or raise BrokerError."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -87,6 +87,7 @@ class EmbeddedBroker:
              "--storage-engine", "memory://tansu/"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+            preexec_fn=_die_with_parent,
         )
         try:
             wait_for_metadata(self.bootstrap_servers, timeout=timeout)
@@ -115,6 +116,16 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the broker if the process that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux/glibc: the broker then only stops through stop()
+        pass
 
 
 def _port_in_use(port: int) -> bool:

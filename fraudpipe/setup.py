@@ -1,0 +1,70 @@
+"""One-time preparation of a run: register schemas and connectors, make sure a model exists.
+
+Everything here talks to the same REST APIs a user would drive with curl, so it works
+against the embedded services and the real Confluent ones alike.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from fraudpipe import contracts
+from fraudpipe.config import Config
+from fraudpipe.errors import FraudpipeError
+from fraudpipe.health import http_json
+
+SCHEMA_CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+class SetupError(FraudpipeError):
+    """Preparing the pipeline (schemas, connectors, model) failed."""
+
+
+def register_schemas(registry_url: str) -> dict[str, int]:
+    """Register schema.avsc and label.avsc under their subjects; returns subject -> id."""
+    ids = {}
+    for subject, schema in ((contracts.TRANSACTIONS_SUBJECT, contracts.transaction_schema_str(1)),
+                            (contracts.LABELS_SUBJECT, contracts.label_schema_str())):
+        status, body = http_json(f"{registry_url}/subjects/{subject}/versions", method="POST", body={"schema": schema})
+        if status != 200 or not isinstance(body, dict):
+            raise SetupError(f"registering {subject} at {registry_url} failed: HTTP {status} {body}")
+        ids[subject] = body["id"]
+    return ids
+
+
+def connector_files(prefix: str) -> list[Path]:
+    return sorted(contracts.CONNECTORS_DIR.glob(f"{prefix}*.json"))
+
+
+def register_connectors(connect_url: str, *, prefix: str) -> list[str]:
+    """PUT every connectors/<prefix>*.json to the Connect REST API (create or update)."""
+    names = []
+    for path in connector_files(prefix):
+        spec = json.loads(path.read_text())
+        status, body = http_json(f"{connect_url}/connectors/{spec['name']}/config", method="PUT", body=spec["config"])
+        if status not in (200, 201):
+            raise SetupError(f"registering connector {path.name} at {connect_url} failed: HTTP {status} {body}")
+        names.append(spec["name"])
+    return names
+
+
+def ensure_model(config: Config, *, log_path: Path) -> None:
+    """Train a first model when none is published yet, streaming the trainer's progress."""
+    from spark_apps.model_registry import load_latest
+
+    if load_latest(config.path(config.model.dir)) is not None:
+        return
+    click.echo("  no model yet: training one (progress below, full log in %s)" % log_path)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "fraudpipe.cli", "train"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, cwd=contracts.PROJECT_ROOT)
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            click.echo("    " + line.decode(errors="replace").rstrip())
+        if process.wait() != 0:
+            raise SetupError(f"training the first model failed (exit {process.returncode}); see {log_path}")
