@@ -45,6 +45,11 @@ class ConnectConfig:
     port: int = 18083
     data_dir: str = ".fraudpipe/connect"
     batch_size: int = 5000
+    host: str = "127.0.0.1"
+    threads: int = 4                      # waitress request threads
+    poll_timeout_ms: int = 500            # consume() wait when a topic is idle
+    retry_backoff_ms: int = 500           # first back-off of a retriable store error (doubles, capped)
+    retry_backoff_max_ms: int = 10000
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,88 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class AmountConfig:
+    """A log-normal amount distribution in major units (dollars): median and sigma of ln(amount)."""
+
+    median: float = 40.0
+    sigma: float = 1.0
+
+
+@dataclass(frozen=True)
+class BurstConfig:
+    """One burst shape: a fraud pattern (labelled) or a legitimate burst (not labelled).
+
+    An instance is one sender making min_size..max_size transactions inside one 1-minute
+    event-time window; `share` is the fraction of all transactions that belong to the shape.
+    """
+
+    share: float = 0.0
+    min_size: int = 1
+    max_size: int = 1
+    span_seconds: float = 50.0
+    transaction_types: tuple[str, ...] = ("PURCHASE",)
+    channels: tuple[str, ...] = ("ONLINE",)
+    amount: AmountConfig = field(default_factory=AmountConfig)
+    failed_share: float = 0.02
+    receivers: str = "merchant"  # merchant | account | new (never seen before)
+    receiver_pool: int = 0  # distinct receivers per instance; 0 = a fresh draw per transaction
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """Background traffic: account activity, transaction mix, amounts, failures, disorder."""
+
+    merchants: int = 2000
+    activity_skew: float = 1.1
+    type_mix: dict[str, float] = field(default_factory=lambda: types.MappingProxyType(
+        {"PURCHASE": 0.6, "PAYMENT": 0.15, "TRANSFER": 0.15, "WITHDRAWAL": 0.08, "OTHER": 0.02}))
+    amounts: dict[str, AmountConfig] = field(default_factory=lambda: types.MappingProxyType({
+        "PURCHASE": AmountConfig(35.0, 1.0), "PAYMENT": AmountConfig(80.0, 0.9),
+        "TRANSFER": AmountConfig(150.0, 1.2), "WITHDRAWAL": AmountConfig(60.0, 0.6),
+        "OTHER": AmountConfig(20.0, 1.0)}))
+    failed_share: float = 0.02
+    currency: str = "USD"
+    out_of_order_share: float = 0.05
+    out_of_order_max_seconds: float = 5.0
+    late_share: float = 0.01
+    late_min_seconds: float = 30.0
+    late_max_seconds: float = 120.0
+
+
+def _default_patterns() -> types.MappingProxyType:
+    return types.MappingProxyType({
+        "card_testing": BurstConfig(0.004, 15, 40, 45.0, ("PURCHASE",), ("ONLINE",), AmountConfig(1.5, 0.5), 0.8, "merchant", 2),
+        "account_takeover": BurstConfig(0.001, 2, 5, 40.0, ("TRANSFER",), ("ONLINE", "MOBILE"), AmountConfig(5000.0, 0.4), 0.1, "new", 0),
+        "velocity_spike": BurstConfig(0.003, 20, 50, 50.0, ("PURCHASE", "PAYMENT"), ("ONLINE", "MOBILE", "POS"), AmountConfig(35.0, 1.0), 0.03, "merchant", 0),
+        "mule_fan_out": BurstConfig(0.002, 10, 25, 50.0, ("TRANSFER",), ("ONLINE", "MOBILE"), AmountConfig(400.0, 0.3), 0.02, "account", 0),
+    })
+
+
+def _default_bursts() -> types.MappingProxyType:
+    return types.MappingProxyType({
+        "shopping_spree": BurstConfig(0.01, 4, 14, 50.0, ("PURCHASE",), ("POS", "ONLINE", "MOBILE"), AmountConfig(35.0, 1.0), 0.02, "merchant", 0),
+        "payroll": BurstConfig(0.004, 6, 18, 50.0, ("TRANSFER", "PAYMENT"), ("ONLINE",), AmountConfig(1500.0, 0.5), 0.01, "account", 0),
+        "big_purchase": BurstConfig(0.001, 1, 2, 30.0, ("PURCHASE", "TRANSFER"), ("POS", "ONLINE"), AmountConfig(3000.0, 0.5), 0.05, "merchant", 0),
+        "retries": BurstConfig(0.002, 2, 6, 40.0, ("PURCHASE",), ("ONLINE", "MOBILE"), AmountConfig(25.0, 0.8), 0.5, "merchant", 1),
+    })
+
+
+@dataclass(frozen=True)
 class ProducerConfig:
-    rate: float = 200.0
+    """`fraudpipe produce`: send rate, clock, the traffic model and the burst shapes."""
+
+    rate: float = 200.0  # transactions per wall-clock second; 0 = as fast as possible
     seed: int = 42
     accounts: int = 20000
     schema_version: int = 1
+    clock: str = "realtime"  # realtime | simulated
+    event_rate: float = 200.0  # simulated clock: transactions per event-time second
+    start_ms: int = 0  # simulated clock: first event time (epoch ms); 0 = now
+    label_delay_seconds: float = 30.0  # labels are published this much event time later
+    batch_size: int = 20000
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    patterns: dict[str, BurstConfig] = field(default_factory=_default_patterns)
+    bursts: dict[str, BurstConfig] = field(default_factory=_default_bursts)
 
 
 @dataclass(frozen=True)
@@ -87,6 +169,13 @@ class DashboardConfig:
     host: str = "127.0.0.1"
     port: int = 18050
     refresh_seconds: int = 5
+    threads: int = 4  # waitress worker threads
+    default_range_minutes: int = 60
+    page_size: int = 50  # alerts per page unless the request asks for another size
+    probe_timeout_seconds: float = 1.0  # per request to the registry, Connect or Kafka
+    probe_cache_seconds: float = 2.0  # the pipeline page reuses one probe for this long
+    stream_stale_seconds: int = 60  # no metrics batch for this long: the stream job is stalled
+    quality_labels: int = 1000  # newest labels the quality view evaluates
 
 
 @dataclass(frozen=True)
@@ -95,6 +184,12 @@ class ModelConfig:
     k: int = 8
     seed: int = 7
     train_transactions: int = 300000
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    run_dir: str = ".fraudpipe/run"
+    stop_grace_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +202,7 @@ class Config:
     producer: ProducerConfig = field(default_factory=ProducerConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    stack: StackConfig = field(default_factory=StackConfig)
     source: str = "<defaults>"
 
     def path(self, relative: str) -> Path:

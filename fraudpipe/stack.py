@@ -25,7 +25,6 @@ from fraudpipe.errors import FraudpipeError
 from fraudpipe.health import http_json, http_ok, kafka_ok
 
 STATE_FILE = "state.json"
-STOP_GRACE_SECONDS = 15.0
 
 
 class StackError(FraudpipeError):
@@ -61,7 +60,7 @@ def _command_built(command: str) -> bool:
 
 
 def run_dir(config: Config) -> Path:
-    return config.path(".fraudpipe/run")
+    return config.path(config.stack.run_dir)
 
 
 def _read_state(directory: Path) -> dict | None:
@@ -87,7 +86,7 @@ def _tail(path: Path | None, lines: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _stop_group(pid: int, *, grace: float = STOP_GRACE_SECONDS) -> None:
+def _stop_group(pid: int, *, grace: float) -> None:
     """SIGTERM the process group of `pid`, then SIGKILL whatever is left after `grace` seconds."""
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -240,7 +239,7 @@ class Stack:
     def stop(self) -> None:
         for component in reversed(self.started):
             if component.process is not None:
-                _stop_group(component.process.pid)
+                _stop_group(component.process.pid, grace=self.config.stack.stop_grace_seconds)
                 try:
                     component.process.wait(timeout=1)
                 except subprocess.TimeoutExpired:
@@ -272,7 +271,7 @@ class Stack:
 @click.command("up")
 @click.option("--rate", type=float, default=None, help="Producer rate in tx/s (default: producer.rate in config.yml).")
 @click.option("--detach", is_flag=True, help="Start in the background and return once everything is healthy.")
-@click.option("--skip", multiple=True, type=click.Choice(["producer", "dashboard", "stream", "connect"]),
+@click.option("--skip", multiple=True, type=click.Choice(["producer", "dashboard", "stream", "connect", "registry"]),
               help="Leave a component out (repeatable).")
 def up_command(rate: float | None, detach: bool, skip: tuple[str, ...]) -> None:
     """Start the whole embedded pipeline on 127.0.0.1; Ctrl-C stops everything."""
@@ -357,10 +356,10 @@ def down_command() -> None:
     supervisor = state.get("supervisor", -1)
     if _pid_alive(supervisor):
         os.kill(supervisor, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS * (len(state["components"]) + 1)
+        deadline = time.monotonic() + config.stack.stop_grace_seconds * (len(state["components"]) + 1)
         while _pid_alive(supervisor) and time.monotonic() < deadline:
             time.sleep(0.3)
     for entry in reversed(state["components"]):  # anything the supervisor could not stop
         if entry["pid"] and _pid_alive(entry["pid"]):
-            _stop_group(entry["pid"])
+            _stop_group(entry["pid"], grace=config.stack.stop_grace_seconds)
     click.echo("stopped")
