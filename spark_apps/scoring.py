@@ -1,0 +1,214 @@
+"""Scoring of window features from a model's metadata alone: numpy and pandas, no Spark.
+
+The training job exports everything needed here (feature order, log transform, scaler
+mean/std, centroids in scaled space, which clusters are fraud, an optional distance
+threshold), so the streaming job, the tests and the dashboard score a window exactly as
+the Spark pipeline would, without loading a Spark model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fraudpipe.errors import ModelError
+
+METADATA_FILE = "metadata.json"
+EXPLAIN_TOP = 3  # features listed per explanation; more is noise for an analyst
+SCORE_COLUMNS = ("is_fraud", "score", "cluster", "explanation", "model_version")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a trained model version is, and everything needed to score with it."""
+
+    version: str
+    trained_at: str
+    feature_names: tuple[str, ...]
+    log_features: tuple[str, ...]
+    scaler_mean: tuple[float, ...]
+    scaler_std: tuple[float, ...]
+    centroids: tuple[tuple[float, ...], ...]
+    fraud_clusters: tuple[int, ...]
+    # A window farther than this (scaled space) from every normal centroid is flagged too.
+    outlier_distance: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    data_range: Mapping[str, Any] = field(default_factory=dict)
+    cluster_fraud_share: tuple[float | None, ...] = ()
+    cluster_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.feature_names)
+        if len(self.scaler_mean) != n or len(self.scaler_std) != n:
+            raise ModelError(f"model {self.version}: scaler stats do not match {n} features")
+        if not self.centroids or any(len(c) != n for c in self.centroids):
+            raise ModelError(f"model {self.version}: centroids must each have {n} values")
+        bad = [c for c in self.fraud_clusters if not 0 <= c < len(self.centroids)]
+        if bad:
+            raise ModelError(f"model {self.version}: fraud cluster(s) {bad} out of range 0..{len(self.centroids) - 1}")
+        unknown = set(self.log_features) - set(self.feature_names)
+        if unknown:
+            raise ModelError(f"model {self.version}: log features {sorted(unknown)} are not features")
+
+    @property
+    def normal_clusters(self) -> tuple[int, ...]:
+        return tuple(i for i in range(len(self.centroids)) if i not in self.fraud_clusters)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=_json_default)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMetadata":
+        try:
+            return cls(
+                version=str(data["version"]),
+                trained_at=str(data["trained_at"]),
+                feature_names=tuple(data["feature_names"]),
+                log_features=tuple(data.get("log_features", ())),
+                scaler_mean=tuple(float(v) for v in data["scaler_mean"]),
+                scaler_std=tuple(float(v) for v in data["scaler_std"]),
+                centroids=tuple(tuple(float(v) for v in c) for c in data["centroids"]),
+                fraud_clusters=tuple(int(c) for c in data["fraud_clusters"]),
+                outlier_distance=None if data.get("outlier_distance") is None else float(data["outlier_distance"]),
+                params=dict(data.get("params", {})),
+                metrics=dict(data.get("metrics", {})),
+                data_range=dict(data.get("data_range", {})),
+                cluster_fraud_share=tuple(data.get("cluster_fraud_share", ())),
+                cluster_sizes=tuple(int(v) for v in data.get("cluster_sizes", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model metadata is incomplete or malformed: {exc!r}") from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def load_metadata(path: str | Path) -> ModelMetadata:
+    """Read a metadata.json file, or the metadata.json inside a version directory."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / METADATA_FILE
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model metadata {file}: {exc}") from exc
+    return ModelMetadata.from_dict(data)
+
+
+def transform(features: np.ndarray, model: ModelMetadata) -> np.ndarray:
+    """Raw features (rows x FEATURE_NAMES order) -> the scaled space the centroids live in."""
+    x = np.asarray(features, dtype=float).copy()
+    x = np.nan_to_num(x, nan=0.0)
+    for name in model.log_features:
+        i = model.feature_names.index(name)
+        x[:, i] = np.log1p(np.clip(x[:, i], 0.0, None))
+    std = np.asarray(model.scaler_std, dtype=float)
+    # Spark's StandardScaler maps a zero-variance feature to 0.0; do the same.
+    safe = np.where(std > 0, std, 1.0)
+    scaled = (x - np.asarray(model.scaler_mean)) / safe
+    scaled[:, std <= 0] = 0.0
+    return scaled
+
+
+def untransform(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
+    """Scaled values back to the features' own units (inverse of transform)."""
+    x = np.asarray(scaled, dtype=float) * np.asarray(model.scaler_std) + np.asarray(model.scaler_mean)
+    x = np.atleast_2d(x).copy()
+    for name in model.log_features:
+        i = model.feature_names.index(name)
+        x[:, i] = np.expm1(x[:, i])
+    return x
+
+
+def assign(scaled: np.ndarray, model: ModelMetadata) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid per row and the squared distances to every centroid."""
+    centroids = np.asarray(model.centroids, dtype=float)
+    d2 = ((scaled[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    return d2.argmin(axis=1), d2
+
+
+def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.ndarray]:
+    """Cluster, is_fraud, score and the nearest normal centroid for raw feature rows.
+
+    score = d_normal / (d_normal + d_fraud), the relative closeness to fraud: above 0.5
+    exactly when a fraud centroid is nearer than every normal one.
+    """
+    scaled = transform(features, model)
+    cluster, d2 = assign(scaled, model)
+    normal = np.asarray(model.normal_clusters or tuple(range(len(model.centroids))))
+    d_normal = np.sqrt(d2[:, normal].min(axis=1))
+    nearest_normal = normal[d2[:, normal].argmin(axis=1)]
+    if model.fraud_clusters:
+        d_fraud = np.sqrt(d2[:, list(model.fraud_clusters)].min(axis=1))
+        denominator = d_normal + d_fraud
+        score = np.where(denominator > 0, d_normal / np.where(denominator > 0, denominator, 1.0), 0.0)
+    else:
+        score = np.zeros(len(scaled))
+    is_fraud = np.isin(cluster, model.fraud_clusters)
+    if model.outlier_distance is not None:
+        is_fraud |= d_normal > model.outlier_distance
+    return {
+        "scaled": scaled,
+        "cluster": cluster,
+        "is_fraud": is_fraud,
+        "score": score,
+        "distance": d_normal,
+        "nearest_normal": nearest_normal,
+    }
+
+
+def explain(raw: Sequence[float], scaled: Sequence[float], normal_cluster: int, model: ModelMetadata) -> list[dict[str, Any]]:
+    """The EXPLAIN_TOP features that deviate most from the normal centroid, in their own units."""
+    centroid = np.asarray(model.centroids[normal_cluster], dtype=float)
+    deviation = np.abs(np.asarray(scaled, dtype=float) - centroid)
+    normal_raw = untransform(centroid, model)[0]
+    order = np.argsort(-deviation, kind="stable")[:EXPLAIN_TOP]
+    return [
+        {
+            "feature": model.feature_names[i],
+            "value": _plain(raw[i]),
+            "normal": round(float(normal_raw[i]), 2),
+            "deviation": round(float(deviation[i]), 2),
+        }
+        for i in order
+    ]
+
+
+def _plain(value: Any) -> Any:
+    number = float(value)
+    return int(number) if number.is_integer() else round(number, 4)
+
+
+def score_windows(pdf: pd.DataFrame, model: ModelMetadata) -> pd.DataFrame:
+    """A copy of `pdf` (one row per window, FEATURE_NAMES columns) with SCORE_COLUMNS added."""
+    missing = [name for name in model.feature_names if name not in pdf.columns]
+    if missing:
+        raise ModelError(f"model {model.version}: windows lack feature column(s) {missing}")
+    out = pdf.copy()
+    if out.empty:
+        for name, dtype in zip(SCORE_COLUMNS, (bool, float, "int32", object, object)):
+            out[name] = pd.Series(dtype=dtype)
+        return out
+    raw = out[list(model.feature_names)].to_numpy(dtype=float)
+    result = score_matrix(raw, model)
+    out["is_fraud"] = result["is_fraud"].astype(bool)
+    out["score"] = result["score"].astype(float)
+    out["cluster"] = result["cluster"].astype("int32")
+    out["explanation"] = [
+        json.dumps(explain(raw[i], result["scaled"][i], int(result["nearest_normal"][i]), model))
+        for i in range(len(out))
+    ]
+    out["model_version"] = model.version
+    return out

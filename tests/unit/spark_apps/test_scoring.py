@@ -1,0 +1,113 @@
+"""Scoring from metadata alone: scaling, nearest centroid, fraud clusters, explanations."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudpipe.errors import ModelError
+from spark_apps.scoring import ModelMetadata, load_metadata, score_windows, transform, untransform
+
+FEATURES = ("tx_count", "failed_count", "max_amount_minor")
+
+
+def model(centroids, fraud_clusters, **overrides) -> ModelMetadata:
+    values = dict(
+        version="v1",
+        trained_at="2026-11-21T10:00:00+00:00",
+        feature_names=FEATURES,
+        log_features=("max_amount_minor",),
+        scaler_mean=(2.0, 1.0, 5.0),
+        scaler_std=(1.0, 2.0, 1.0),
+        centroids=centroids,
+        fraud_clusters=fraud_clusters,
+    )
+    values.update(overrides)
+    return ModelMetadata(**values)
+
+
+NORMAL = (0.0, 0.0, 0.0)
+FRAUD = (10.0, 10.0, 0.0)
+
+
+def windows() -> pd.DataFrame:
+    # raw rows: a quiet sender and a card-testing burst (many failures)
+    return pd.DataFrame(
+        {
+            "sender_account": ["quiet", "burst"],
+            "tx_count": [2, 12],
+            "failed_count": [1, 23],
+            "max_amount_minor": [np.expm1(5.0), np.expm1(5.0)],
+        }
+    )
+
+
+def test_transform_applies_log_then_scaler_and_inverts() -> None:
+    m = model((NORMAL, FRAUD), (1,))
+    raw = np.array([[4.0, 5.0, np.expm1(6.0)]])
+    scaled = transform(raw, m)
+    assert scaled[0].tolist() == pytest.approx([2.0, 2.0, 1.0])
+    assert untransform(scaled[0], m)[0].tolist() == pytest.approx(raw[0].tolist())
+
+
+def test_zero_variance_feature_scales_to_zero_like_spark() -> None:
+    m = model((NORMAL, FRAUD), (1,), scaler_std=(1.0, 0.0, 1.0))
+    assert transform(np.array([[2.0, 99.0, np.expm1(5.0)]]), m)[0, 1] == 0.0
+
+
+@pytest.mark.parametrize("order", ["fraud_second", "fraud_first"])
+def test_fraud_follows_metadata_clusters_not_an_index(order: str) -> None:
+    # the same model with centroid indexes swapped must flag the same window
+    m = model((NORMAL, FRAUD), (1,)) if order == "fraud_second" else model((FRAUD, NORMAL), (0,))
+    scored = score_windows(windows(), m)
+    assert scored["is_fraud"].tolist() == [False, True]
+    assert scored["cluster"].tolist() == ([0, 1] if order == "fraud_second" else [1, 0])
+    assert scored["score"].iloc[0] < 0.5 < scored["score"].iloc[1]
+    assert set(scored["model_version"]) == {"v1"}
+
+
+def test_score_is_relative_closeness_to_fraud() -> None:
+    m = model((NORMAL, FRAUD), (1,))
+    # scaled (5, 5, 0): equidistant from both centroids
+    scored = score_windows(pd.DataFrame({"tx_count": [7], "failed_count": [11], "max_amount_minor": [np.expm1(5.0)]}), m)
+    assert scored["score"].iloc[0] == pytest.approx(0.5)
+
+
+def test_outlier_distance_flags_windows_far_from_every_normal_centroid() -> None:
+    m = model((NORMAL, FRAUD), (1,), outlier_distance=3.0)
+    far = pd.DataFrame({"tx_count": [2.0], "failed_count": [1.0], "max_amount_minor": [np.expm1(9.0)]})  # scaled (0,0,4)
+    scored = score_windows(far, m)
+    assert scored["cluster"].iloc[0] == 0 and bool(scored["is_fraud"].iloc[0])
+
+
+def test_explanation_names_top_deviations_in_own_units() -> None:
+    m = model((NORMAL, FRAUD), (1,))
+    scored = score_windows(windows(), m)
+    explanation = json.loads(scored["explanation"].iloc[1])
+    assert [e["feature"] for e in explanation] == ["failed_count", "tx_count", "max_amount_minor"]
+    assert explanation[0] == {"feature": "failed_count", "value": 23, "normal": 1.0, "deviation": 11.0}
+    assert explanation[1]["value"] == 12 and explanation[1]["normal"] == 2.0
+
+
+def test_metadata_round_trips_through_json(tmp_path) -> None:
+    m = model((NORMAL, FRAUD), (1,), metrics={"f1": 0.97}, cluster_sizes=(10, 2))
+    (tmp_path / "metadata.json").write_text(m.to_json())
+    assert load_metadata(tmp_path) == m
+
+
+def test_empty_batch_gets_typed_score_columns() -> None:
+    scored = score_windows(windows().iloc[0:0], model((NORMAL, FRAUD), (1,)))
+    assert list(scored.columns[-5:]) == ["is_fraud", "score", "cluster", "explanation", "model_version"]
+    assert scored.empty
+
+
+def test_bad_metadata_is_a_model_error(tmp_path) -> None:
+    with pytest.raises(ModelError, match="out of range"):
+        model((NORMAL, FRAUD), (2,))
+    with pytest.raises(ModelError, match="lack feature"):
+        score_windows(pd.DataFrame({"tx_count": [1]}), model((NORMAL, FRAUD), (1,)))
+    (tmp_path / "metadata.json").write_text(json.dumps({"version": "x"}))
+    with pytest.raises(ModelError, match="malformed"):
+        load_metadata(tmp_path)
