@@ -1,0 +1,194 @@
+"""Background traffic: the account population, fixed-width ids, amounts, statuses and disorder.
+
+Everything is vectorised with numpy and driven by one `numpy.random.Generator`, so a seed
+fixes the stream. Ids are fixed width (12 ASCII bytes for accounts, 36 for transaction ids)
+so they can be handled as byte matrices and framed as Avro without per-record Python work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fraudpipe import contracts
+from fraudpipe.config import AmountConfig, ProducerConfig, TrafficConfig
+from fraudpipe.errors import ConfigError
+
+TYPES: tuple[str, ...] = contracts.enum_symbols("transaction_type")
+STATUSES: tuple[str, ...] = contracts.enum_symbols("status")
+CHANNELS: tuple[str, ...] = contracts.enum_symbols("channel")
+APPROVED = STATUSES.index("APPROVED")
+DECLINED = STATUSES.index("DECLINED")
+FAILED = STATUSES.index("FAILED")
+
+# Receiver kinds; each has its own id prefix so ids say what they are.
+ACCOUNT, MERCHANT, NEW_PAYEE, ATM = 0, 1, 2, 3
+KIND_NAMES = {"account": ACCOUNT, "merchant": MERCHANT, "new": NEW_PAYEE}
+_PREFIXES = np.frombuffer(b"ACC-MER-EXT-ATM-DEV-", dtype=np.uint8).reshape(5, 4)
+DEVICE = 4
+ID_DIGITS = 8
+ID_WIDTH = 4 + ID_DIGITS
+TX_ID_WIDTH = 36
+NEW_PAYEE_SPACE = 10**ID_DIGITS
+_POWERS = 10 ** np.arange(ID_DIGITS - 1, -1, -1, dtype=np.int64)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# Which channels each transaction type uses, with weights (ATMs only serve withdrawals).
+_CHANNEL_MIX = {
+    "PURCHASE": {"POS": 0.5, "ONLINE": 0.35, "MOBILE": 0.15},
+    "PAYMENT": {"ONLINE": 0.6, "MOBILE": 0.35, "OTHER": 0.05},
+    "TRANSFER": {"ONLINE": 0.5, "MOBILE": 0.5},
+    "WITHDRAWAL": {"ATM": 1.0},
+    "OTHER": {"OTHER": 0.5, "ONLINE": 0.5},
+}
+_RECEIVER_KIND = {"PURCHASE": MERCHANT, "PAYMENT": MERCHANT, "TRANSFER": ACCOUNT, "WITHDRAWAL": ATM, "OTHER": MERCHANT}
+
+
+def format_ids(kind: np.ndarray | int, index: np.ndarray) -> np.ndarray:
+    """(n, 12) ASCII matrix of ids like ACC-00012345 for the given kinds and indexes."""
+    index = np.asarray(index, dtype=np.int64)
+    out = np.empty((len(index), ID_WIDTH), dtype=np.uint8)
+    out[:, :4] = _PREFIXES[kind]
+    out[:, 4:] = (index[:, None] // _POWERS) % 10 + 48
+    return out
+
+
+def account_id(index: int) -> str:
+    """The id of account `index` (for tests and tools)."""
+    return format_ids(ACCOUNT, np.array([index]))[0].tobytes().decode()
+
+
+def uuid4_ids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 36) ASCII matrix of random, well-formed UUID4 strings drawn from `rng`."""
+    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    nibbles = np.empty((n, 32), dtype=np.uint8)
+    nibbles[:, 0::2] = raw >> 4
+    nibbles[:, 1::2] = raw & 0x0F
+    hexed = _HEX[nibbles]
+    out = np.full((n, TX_ID_WIDTH), ord("-"), dtype=np.uint8)
+    for start, stop, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        out[:, at:at + stop - start] = hexed[:, start:stop]
+    return out
+
+
+def lognormal_minor(rng: np.random.Generator, amount: AmountConfig, n: int) -> np.ndarray:
+    """n amounts in minor units (cents) from a log-normal with the configured median and sigma."""
+    major = amount.median * np.exp(amount.sigma * rng.standard_normal(n))
+    return np.maximum(np.rint(major * 100.0), 1).astype(np.int64)
+
+
+def failed_statuses(rng: np.random.Generator, failed_share: float, n: int) -> np.ndarray:
+    """Statuses: APPROVED, or with probability failed_share DECLINED (3 in 4) or FAILED."""
+    draw = rng.random(n)
+    status = np.full(n, APPROVED, dtype=np.uint8)
+    status[draw < failed_share] = DECLINED
+    status[draw < failed_share * 0.25] = FAILED
+    return status
+
+
+def _cdf(weights: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(weights, dtype=np.float64)
+    return cdf / cdf[-1]
+
+
+def _zipf_cdf(rng: np.random.Generator, n: int, skew: float) -> np.ndarray:
+    """CDF of Zipf(skew) weights over n items in a random order (so id 0 is not the busiest)."""
+    weights = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** skew
+    return _cdf(weights[rng.permutation(n)])
+
+
+@dataclass
+class Population:
+    """Accounts with skewed activity, merchants with skewed popularity, ATMs and the type mix."""
+
+    config: ProducerConfig
+    rng: np.random.Generator
+
+    def __post_init__(self) -> None:
+        traffic: TrafficConfig = self.config.traffic
+        _check_positive("producer.accounts", self.config.accounts)
+        _check_positive("producer.traffic.merchants", traffic.merchants)
+        if self.config.accounts > 10**ID_DIGITS or traffic.merchants > 10**ID_DIGITS:
+            raise ConfigError(f"producer.accounts and producer.traffic.merchants must be at most {10**ID_DIGITS}")
+        for name in traffic.type_mix:
+            _check_symbol(f"producer.traffic.type_mix.{name}", name, TYPES)
+        missing = [name for name in traffic.type_mix if name not in traffic.amounts]
+        if missing:
+            raise ConfigError(f"producer.traffic.amounts has no entry for {missing[0]} (used in type_mix)")
+        self.account_cdf = _zipf_cdf(self.rng, self.config.accounts, traffic.activity_skew)
+        self.merchant_cdf = _zipf_cdf(self.rng, traffic.merchants, 1.0)
+        self.atms = max(1, traffic.merchants // 4)
+        self.type_codes = np.array([TYPES.index(name) for name in traffic.type_mix], dtype=np.uint8)
+        self.type_cdf = _cdf(np.array(list(traffic.type_mix.values()), dtype=np.float64))
+        self.channel_tables = {
+            TYPES.index(name): (np.array([CHANNELS.index(c) for c in mix], dtype=np.uint8), _cdf(np.array(list(mix.values()))))
+            for name, mix in _CHANNEL_MIX.items()
+        }
+
+    def active_accounts(self, n: int) -> np.ndarray:
+        """n account indexes drawn by activity (a few accounts are far busier than most)."""
+        return np.searchsorted(self.account_cdf, self.rng.random(n), side="right").astype(np.int64)
+
+    def uniform_accounts(self, n: int) -> np.ndarray:
+        return self.rng.integers(0, self.config.accounts, n, dtype=np.int64)
+
+    def receivers(self, kind: int, n: int) -> np.ndarray:
+        """n receiver indexes of one kind (merchants by popularity, accounts and ATMs uniformly)."""
+        if kind == MERCHANT:
+            return np.searchsorted(self.merchant_cdf, self.rng.random(n), side="right").astype(np.int64)
+        if kind == ATM:
+            return self.rng.integers(0, self.atms, n, dtype=np.int64)
+        if kind == NEW_PAYEE:
+            return self.rng.integers(0, NEW_PAYEE_SPACE, n, dtype=np.int64)
+        return self.uniform_accounts(n)
+
+    def background(self, n: int) -> dict[str, np.ndarray]:
+        """Columns of n ordinary transactions (no times yet): sender, receiver, type, amount, status, channel."""
+        traffic = self.config.traffic
+        sender = self.active_accounts(n)
+        ttype = self.type_codes[np.searchsorted(self.type_cdf, self.rng.random(n), side="right")]
+        receiver_kind = np.empty(n, dtype=np.uint8)
+        receiver = np.empty(n, dtype=np.int64)
+        amount = np.empty(n, dtype=np.int64)
+        channel = np.empty(n, dtype=np.uint8)
+        for code in np.unique(ttype):
+            rows = np.flatnonzero(ttype == code)
+            name = TYPES[code]
+            kind = _RECEIVER_KIND[name]
+            receiver_kind[rows] = kind
+            receiver[rows] = self.receivers(kind, len(rows))
+            amount[rows] = lognormal_minor(self.rng, traffic.amounts[name], len(rows))
+            symbols, cdf = self.channel_tables[code]
+            channel[rows] = symbols[np.searchsorted(cdf, self.rng.random(len(rows)), side="right")]
+        withdrawals = ttype == TYPES.index("WITHDRAWAL")
+        amount[withdrawals] = np.maximum(2000, np.rint(amount[withdrawals] / 2000) * 2000)  # ATMs pay out in $20 notes
+        # A normal sender pay from their own devices: one per account, stable.
+        device = (sender * 2654435761) % NEW_PAYEE_SPACE
+        return {
+            "sender": sender, "receiver_kind": receiver_kind, "receiver": receiver, "transaction_type": ttype,
+            "amount_minor": amount, "status": failed_statuses(self.rng, traffic.failed_share, n),
+            "channel": channel, "device": device,
+        }
+
+    def disorder(self, emit_ms: np.ndarray) -> np.ndarray:
+        """Event times for background rows: most equal their emit time, some a little older, a few late."""
+        traffic = self.config.traffic
+        n = len(emit_ms)
+        draw = self.rng.random(n)
+        delay = np.zeros(n, dtype=np.float64)
+        late = draw < traffic.late_share
+        ooo = (draw >= traffic.late_share) & (draw < traffic.late_share + traffic.out_of_order_share)
+        delay[late] = self.rng.uniform(traffic.late_min_seconds, traffic.late_max_seconds, int(late.sum())) * 1000.0
+        delay[ooo] = self.rng.uniform(1.0, traffic.out_of_order_max_seconds * 1000.0, int(ooo.sum()))
+        return emit_ms - delay.astype(np.int64)
+
+
+def _check_positive(key: str, value: int) -> None:
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value}")
+
+
+def _check_symbol(key: str, value: str, symbols: tuple[str, ...]) -> None:
+    if value not in symbols:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(symbols)}")
