@@ -1,5 +1,6 @@
 """Session-wide fixtures. Each domain keeps its fixtures in tests/fixtures/<domain>.py."""
 pytest_plugins = [
     "tests.fixtures.core",
+    "tests.fixtures.registry",
     "tests.fixtures.spark",
 ]
