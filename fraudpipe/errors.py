@@ -72,3 +72,11 @@ class ModelError(FraudpipeError):
 
 class JavaNotFoundError(FraudpipeError):
     """Spark needs Java 17+ and it is missing or too old."""
+
+
+class DashboardError(FraudpipeError):
+    """A dashboard request could not be served; http_status says whose fault it was (4xx: the caller's)."""
+
+    def __init__(self, message: str, *, http_status: int = 400) -> None:
+        self.http_status = http_status
+        super().__init__(message)

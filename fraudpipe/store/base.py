@@ -87,9 +87,19 @@ class Store(ABC):
     # --- reads (bounded) -------------------------------------------------------
     @abstractmethod
     def latest_alerts(
-        self, *, since_ms: int, until_ms: int, limit: int = 100, min_score: float | None = None
+        self,
+        *,
+        since_ms: int,
+        until_ms: int,
+        limit: int = 100,
+        min_score: float | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Alerts with since_ms <= window_start < until_ms, newest first."""
+        """Alerts with since_ms <= window_start < until_ms, newest first (window_start DESC, sender ASC).
+
+        `after` = (window_start, sender_account) of the last alert of the previous page:
+        only alerts strictly after it in that order are returned (keyset pagination).
+        """
 
     @abstractmethod
     def alerts_for_sender(self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100) -> list[dict[str, Any]]:

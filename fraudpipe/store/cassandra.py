@@ -133,10 +133,28 @@ class CassandraStore(Store):
 
     # --- reads -----------------------------------------------------------------
     def latest_alerts(
-        self, *, since_ms: int, until_ms: int, limit: int = 100, min_score: float | None = None
+        self,
+        *,
+        since_ms: int,
+        until_ms: int,
+        limit: int = 100,
+        min_score: float | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[dict[str, Any]]:
         limit = bounded(limit)
         found: list[dict[str, Any]] = []
+        if after is not None:
+            # the rest of after's own window first (a clustering slice on sender_account),
+            # then strictly older windows
+            if since_ms <= after[0] < until_ms:
+                rows = self._query(
+                    f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start = ? AND sender_account > ? LIMIT ?",
+                    [day_of(after[0]), after[0], after[1], limit * (4 if min_score is not None else 1)],
+                )
+                found += [r for r in rows if min_score is None or (r["score"] or 0) >= min_score]
+            until_ms = min(until_ms, after[0])
+            if len(found) >= limit or until_ms <= since_ms:
+                return found[:limit]
         for day in days_between(since_ms, until_ms):
             rows = self._query(
                 f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ? LIMIT ?",

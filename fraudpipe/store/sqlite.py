@@ -140,15 +140,30 @@ class SqliteStore(Store):
             raise StoreError(f"query failed on {self.path}: {exc}", retriable=_is_busy(exc)) from exc
 
     def latest_alerts(
-        self, *, since_ms: int, until_ms: int, limit: int = 100, min_score: float | None = None
+        self,
+        *,
+        since_ms: int,
+        until_ms: int,
+        limit: int = 100,
+        min_score: float | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[dict[str, Any]]:
-        score_clause = "AND score >= ?" if min_score is not None else ""
+        extra = ""
+        if after is not None:
+            # window_start <= after's keeps the index range tight; the residual OR drops the
+            # rows of after's own window that sort before it (sender_account ASC)
+            until_ms = min(until_ms, after[0] + 1)
+            extra += " AND (window_start < ? OR sender_account > ?)"
+        if min_score is not None:
+            extra += " AND score >= ?"
         params: list[Any] = [day_of(since_ms), day_of(until_ms), since_ms, until_ms]
+        if after is not None:
+            params += [after[0], after[1]]
         if min_score is not None:
             params.append(min_score)
         return self._query(
-            f"SELECT * FROM {ALERTS_TABLE} WHERE day BETWEEN ? AND ? AND window_start >= ? AND window_start < ? "
-            f"{score_clause} ORDER BY day DESC, window_start DESC, sender_account LIMIT ?",
+            f"SELECT * FROM {ALERTS_TABLE} WHERE day BETWEEN ? AND ? AND window_start >= ? AND window_start < ?"
+            f"{extra} ORDER BY day DESC, window_start DESC, sender_account LIMIT ?",
             [*params, bounded(limit)],
         )
 

@@ -95,6 +95,24 @@ def test_alerts_upsert_by_sender_and_window(store: Store):
     assert len(store.latest_alerts(since_ms=T0, until_ms=T0 + 10 * MINUTE, limit=2)) == 2
 
 
+def test_alerts_keyset_pages_walk_every_alert_once(store: Store):
+    day = 86_400_000
+    rows = [alert(f"s{i}", T0 - day) for i in range(3)] + [alert(f"s{i}", T0 + m * MINUTE, score=float(m)) for i in range(4) for m in range(2)]
+    store.upsert_alerts(rows)
+    seen: list[tuple[str, int]] = []
+    after = None
+    while True:  # pages of 3 cross a shared window (4 senders) and a day bucket
+        page = store.latest_alerts(since_ms=T0 - 2 * day, until_ms=T0 + day, limit=3, after=after)
+        if not page:
+            break
+        seen += [(a["sender_account"], a["window_start"]) for a in page]
+        after = (page[-1]["window_start"], page[-1]["sender_account"])
+    expected = [(f"s{i}", T0 + MINUTE) for i in range(4)] + [(f"s{i}", T0) for i in range(4)] + [(f"s{i}", T0 - day) for i in range(3)]
+    assert seen == expected
+    high = store.latest_alerts(since_ms=T0, until_ms=T0 + day, min_score=1.0, after=(T0 + MINUTE, "s1"))
+    assert [(a["sender_account"], a["window_start"]) for a in high] == [("s2", T0 + MINUTE), ("s3", T0 + MINUTE)]
+
+
 def test_alerts_across_day_buckets(store: Store):
     day = 86_400_000
     store.upsert_alerts([alert("s1", T0 - day), alert("s1", T0)])

@@ -1,0 +1,195 @@
+"""The dashboard's read models: JSON-ready payloads built from Store reads only.
+
+Each function answers one page (overview, alerts, sender, models) with bounded,
+partition-key reads through the Store port; pages and the JSON API share them, so the
+HTML and the API can never disagree.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fraudpipe.contracts import FAILED_STATUSES
+from fraudpipe.store.base import METRIC_COUNTERS, Store
+from dashboard.params import MINUTE_MS, TimeRange, encode_cursor
+
+SENDER_ROWS = 500  # alerts and transactions shown on one sender's page
+
+
+def ratio(part: float, whole: float) -> float | None:
+    return None if not whole else part / whole
+
+
+def parse_json_text(text: Any) -> Any:
+    """Features/explanation/metrics columns are JSON text; a malformed value is shown, not fatal."""
+    if not isinstance(text, str) or not text:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# --- overview -----------------------------------------------------------------
+def overview(store: Store, window: TimeRange) -> dict[str, Any]:
+    """Per-minute series and totals over `window`, with the derived shares and latencies."""
+    minutes = store.metrics_by_minute(since_ms=window.since_ms, until_ms=window.until_ms)
+    totals = {counter: 0 for counter in METRIC_COUNTERS}
+    latency_max = 0
+    series = []
+    for row in minutes:
+        for counter in METRIC_COUNTERS:
+            totals[counter] += row[counter]
+        latency_max = max(latency_max, row["latency_ms_max"])
+        series.append(
+            {
+                "minute": row["minute"],
+                "transactions": row["transactions"],
+                "alerts": row["flagged_windows"],
+                "windows": row["windows"],
+                "flagged_transactions": row["flagged_transactions"],
+                "amount_normal_minor": row["amount_normal_minor"],
+                "amount_flagged_minor": row["amount_flagged_minor"],
+                "failed_transactions": row["failed_transactions"],
+                "late_records": row["late_records"],
+                "dlq_records": row["dlq_records"],
+                "latency_ms_avg": ratio(row["latency_ms_sum"], row["flagged_windows"]),
+                "latency_ms_max": row["latency_ms_max"],
+            }
+        )
+    active_minutes = max(len(series), 1)
+    return {
+        "range": window.as_dict(),
+        "totals": totals,
+        "summary": {
+            "transactions_per_minute": totals["transactions"] / active_minutes,
+            "alerts_per_minute": totals["flagged_windows"] / active_minutes,
+            "flagged_share": ratio(totals["flagged_transactions"], totals["transactions"]),
+            "failed_share": ratio(totals["failed_transactions"], totals["transactions"]),
+            "latency_ms_avg": ratio(totals["latency_ms_sum"], totals["flagged_windows"]),
+            "latency_ms_max": latency_max,
+            "late_records": totals["late_records"],
+            "dlq_records": totals["dlq_records"],
+            "minutes_with_data": len(series),
+        },
+        "series": series,
+    }
+
+
+# --- alerts -------------------------------------------------------------------
+def alert_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An alert row for display: JSON columns decoded, the day bucket dropped."""
+    view = {key: value for key, value in row.items() if key != "day"}
+    view["features"] = parse_json_text(row.get("features"))
+    view["explanation"] = parse_json_text(row.get("explanation"))
+    return view
+
+
+def alerts_page(
+    store: Store,
+    window: TimeRange,
+    *,
+    page_size: int,
+    sender: str | None = None,
+    min_score: float | None = None,
+    after: tuple[int, str] | None = None,
+) -> dict[str, Any]:
+    """One page of alerts, newest first, and the cursor of the next page (None on the last)."""
+    fetch = page_size + 1  # one extra row tells whether another page exists
+    if sender is None:
+        rows = store.latest_alerts(
+            since_ms=window.since_ms, until_ms=window.until_ms, limit=fetch, min_score=min_score, after=after
+        )
+    else:
+        # one partition: window_start is unique per sender, so it alone is the keyset
+        until = window.until_ms if after is None else min(window.until_ms, after[0])
+        rows = []
+        while len(rows) < fetch and until > window.since_ms:
+            batch = store.alerts_for_sender(sender=sender, since_ms=window.since_ms, until_ms=until, limit=fetch * 4)
+            rows += [r for r in batch if min_score is None or (r.get("score") or 0) >= min_score]
+            if len(batch) < fetch * 4:
+                break
+            until = batch[-1]["window_start"]
+        rows = rows[:fetch]
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    cursor = encode_cursor(rows[-1]["window_start"], rows[-1]["sender_account"]) if more and rows else None
+    return {
+        "range": window.as_dict(),
+        "filters": {"sender": sender, "min_score": min_score},
+        "alerts": [alert_view(r) for r in rows],
+        "next_cursor": cursor,
+    }
+
+
+# --- sender -------------------------------------------------------------------
+def sender_view(store: Store, sender: str, window: TimeRange) -> dict[str, Any]:
+    """One sender's flagged windows, raw transactions, and per-minute windows built from them."""
+    alerts = store.alerts_for_sender(sender=sender, since_ms=window.since_ms, until_ms=window.until_ms, limit=SENDER_ROWS)
+    transactions = store.transactions_for_sender(
+        sender=sender, since_ms=window.since_ms, until_ms=window.until_ms, limit=SENDER_ROWS
+    )
+    flagged = {a["window_start"]: a for a in alerts}
+    windows: dict[int, dict[str, Any]] = {}
+    for tx in transactions:
+        start = tx["event_time"] - tx["event_time"] % MINUTE_MS
+        w = windows.setdefault(
+            start, {"window_start": start, "tx_count": 0, "total_amount_minor": 0, "failed_count": 0, "receivers": set()}
+        )
+        w["tx_count"] += 1
+        w["total_amount_minor"] += tx.get("amount_minor") or 0
+        w["failed_count"] += tx.get("status") in FAILED_STATUSES
+        w["receivers"].add(tx.get("receiver_account"))
+    for start in flagged:
+        windows.setdefault(start, {"window_start": start, "tx_count": 0, "total_amount_minor": 0, "failed_count": 0, "receivers": set()})
+    window_rows = []
+    for start in sorted(windows):
+        w = windows[start]
+        alert = flagged.get(start)
+        window_rows.append(
+            {
+                "window_start": start,
+                "tx_count": w["tx_count"],
+                "total_amount_minor": w["total_amount_minor"],
+                "failed_count": w["failed_count"],
+                "distinct_receivers": len(w["receivers"] - {None}),
+                "flagged": alert is not None,
+                "score": alert.get("score") if alert else None,
+            }
+        )
+    return {
+        "sender": sender,
+        "range": window.as_dict(),
+        "alerts": [alert_view(a) for a in alerts],
+        "transactions": transactions,
+        "windows": window_rows,
+        "truncated": len(transactions) >= SENDER_ROWS,
+    }
+
+
+# --- models -------------------------------------------------------------------
+def model_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A model registry row with its metrics and metadata decoded and the centroids lifted out."""
+    metrics = parse_json_text(row.get("metrics")) or {}
+    metadata = parse_json_text(row.get("metadata")) or {}
+    if not isinstance(metadata, dict):
+        metadata = {"raw": metadata}
+    if not isinstance(metrics, dict):
+        metrics = {"raw": metrics}
+    return {
+        "name": row.get("name"),
+        "version": row.get("version"),
+        "trained_at": row.get("trained_at"),
+        "path": row.get("path"),
+        "metrics": metrics,
+        "feature_names": list(metadata.get("feature_names") or []),
+        "centroids": [list(c) for c in metadata.get("centroids") or []],
+        "fraud_clusters": list(metadata.get("fraud_clusters") or []),
+        "cluster_sizes": list(metadata.get("cluster_sizes") or []),
+        "params": metadata.get("params") or {},
+    }
+
+
+def models_view(store: Store, *, limit: int) -> dict[str, Any]:
+    models = [model_view(row) for row in store.models(limit=limit)]
+    return {"current": models[0]["version"] if models else None, "models": models}
