@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 from fraudpipe.config import SparkConfig
 from fraudpipe.errors import JavaNotFoundError
@@ -42,17 +43,22 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> Sp
         SparkSession.builder.appName(app_name)
         .master(config.master)
         .config("spark.driver.memory", config.driver_memory)
+        # Python workers (UDFs, Python data sources) must run this interpreter, not whatever
+        # `python3` is first on PATH, or they miss the virtualenv's packages.
+        .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .config("spark.default.parallelism", str(config.shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.streaming.stateStore.providerClass",
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
     )
+    if config.master.startswith("local"):
+        # Local mode stays on loopback. On a cluster (docker compose) executors must
+        # reach the driver, so its address comes from spark-submit --conf instead.
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session

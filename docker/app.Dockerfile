@@ -1,0 +1,45 @@
+# fraudpipe's one application image: the producer, the dashboard, the topic and
+# connector one-shots, KMeans training, and the Spark cluster itself.
+#
+# Spark master, workers and the stream driver all run from this image (Spark comes
+# from the pyspark wheel, `spark-class` / `spark-submit` are on PATH), so driver and
+# executors share one Python, one pyspark and one copy of fraudpipe: the Python data
+# source and the scoring code that executors unpickle import the same modules.
+# Build from the repository root: docker build -f docker/app.Dockerfile .
+FROM python:3.11-slim-bookworm
+
+# Java 17 runs Spark; curl serves healthchecks and register-connectors.sh; procps
+# gives Spark's launcher scripts `ps`.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless curl procps \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYSPARK_PYTHON=python3 \
+    PYSPARK_DRIVER_PYTHON=python3 \
+    SPARK_WORKER_DIR=/data/spark-work \
+    SPARK_LOCAL_DIRS=/tmp/spark
+
+WORKDIR /app
+
+# Dependencies first, in their own layer, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+      > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+COPY . .
+RUN pip install --no-deps -e . \
+ && chmod 0755 docker/register-connectors.sh
+
+# Run unprivileged. /data holds what outlives a container (models, Spark checkpoints
+# and work dirs); compose mounts named volumes there, which inherit this ownership.
+RUN useradd --create-home --uid 10001 fraudpipe \
+ && mkdir -p /data/models /data/checkpoints /data/spark-work /tmp/spark \
+ && chown -R fraudpipe:fraudpipe /data /tmp/spark
+USER fraudpipe
+
+CMD ["fraudpipe", "--help"]
