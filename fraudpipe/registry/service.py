@@ -146,8 +146,6 @@ class Registry:
         else:
             existing = self.storage.schema_text(schema_id)
             if existing is None:
-                if self.storage.schema_id(request.schema) is not None:
-                    raise codes.not_permitted(f"Schema already registered with another id than {schema_id}")
                 self.storage.add_schema(request.schema, schema_id=schema_id)
             elif existing != request.schema:
                 raise codes.not_permitted(f"Overwrite new schema with id {schema_id} is not permitted.")

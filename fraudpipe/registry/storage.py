@@ -25,8 +25,10 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS schemas (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     schema_type TEXT NOT NULL,
-    schema TEXT NOT NULL UNIQUE
+    schema TEXT NOT NULL
 );
+-- Not unique: an IMPORT may bring the same text under another registry's id.
+CREATE INDEX IF NOT EXISTS schemas_by_text ON schemas (schema);
 CREATE TABLE IF NOT EXISTS versions (
     subject TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -103,8 +105,8 @@ class RegistryStorage:
 
     # schemas -------------------------------------------------------------------------------
     def schema_id(self, schema: str) -> int | None:
-        rows = self._query("SELECT id FROM schemas WHERE schema = ?", (schema,))
-        return rows[0][0] if rows else None
+        rows = self._query("SELECT MIN(id) FROM schemas WHERE schema = ?", (schema,))
+        return rows[0][0]
 
     def schema_text(self, schema_id: int) -> str | None:
         rows = self._query("SELECT schema FROM schemas WHERE id = ?", (schema_id,))
