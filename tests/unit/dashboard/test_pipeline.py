@@ -1,0 +1,86 @@
+"""Pipeline probes: each component down is named; Connect's and the stream job's states are read right."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+import pytest
+
+from dashboard.pipeline import PipelineProbe, probe_connect, probe_kafka, probe_registry, probe_stream
+from fraudpipe.broker import free_port
+from fraudpipe.store.sqlite import SqliteStore
+from tests.fixtures.dashboard import MINUTE, dashboard_test_config, metrics_row
+
+NOW = 1_795_000_000_000 - 1_795_000_000_000 % MINUTE
+
+# GET /connectors?expand=status as the Kafka Connect REST API documents it
+CONNECT_BODY = {
+    "sqlite-sink": {"status": {"name": "sqlite-sink", "type": "sink", "connector": {"state": "RUNNING", "worker_id": "w"},
+                               "tasks": [{"id": 0, "state": "RUNNING", "worker_id": "w"},
+                                         {"id": 1, "state": "FAILED", "worker_id": "w", "trace": "StoreError: disk full"}]}},
+}
+
+
+@pytest.fixture()
+def connect_like_server() -> Iterator[str]:
+    """A tiny HTTP server answering Connect's documented status body (this is a unit test of parsing)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            ok = self.path == "/connectors?expand=status"
+            payload = json.dumps(CONNECT_BODY if ok else {"error_code": 404, "message": "nope"}).encode()
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_connect_states_are_reported(connect_like_server: str):
+    result = probe_connect(connect_like_server, 2.0)
+    assert result["up"] and result["error"] is None
+    (connector,) = result["connectors"]
+    assert connector["name"] == "sqlite-sink" and connector["state"] == "RUNNING"
+    assert [(t["id"], t["state"]) for t in connector["tasks"]] == [(0, "RUNNING"), (1, "FAILED")]
+    assert connector["tasks"][1]["trace"] == "StoreError: disk full"
+
+
+def test_down_components_are_named_not_raised():
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert probe_registry(dead, 0.3)["up"] is False
+    assert probe_connect(dead, 0.3)["component"] == "kafka connect"
+    kafka = probe_kafka(f"127.0.0.1:{free_port()}", 0.3)
+    assert kafka["up"] is False and kafka["component"] == "kafka" and kafka["error"]
+
+
+def test_stream_status_from_latest_metrics_row(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    assert probe_stream(store, stale_seconds=60, now=NOW)["status"] == "not running"
+    store.upsert_metrics([metrics_row(NOW - 2 * MINUTE, 7, transactions=10, flagged=0)])  # updated_at = NOW - 58 s
+    running = probe_stream(store, stale_seconds=60, now=NOW)
+    assert running["up"] and running["status"] == "running" and running["last_batch_id"] == 7
+    stalled = probe_stream(store, stale_seconds=30, now=NOW)
+    assert not stalled["up"] and stalled["status"] == "stalled" and "stale after 30 s" in stalled["error"]
+    store.close()
+
+
+def test_snapshot_is_cached_for_probe_cache_seconds(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    probe = PipelineProbe(dashboard_test_config(store.path, probe_cache_seconds=600.0), lambda: store)
+    first = probe.snapshot()
+    assert first["down"] and probe.snapshot() is first
+    uncached = PipelineProbe(dashboard_test_config(store.path, probe_cache_seconds=0.0), lambda: store)
+    assert uncached.snapshot() is not uncached.snapshot()
+    store.close()

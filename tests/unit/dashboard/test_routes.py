@@ -1,0 +1,210 @@
+"""Every page and API route through Flask's test client, on an empty and on a filled store."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fraudpipe.store.sqlite import SqliteStore
+from tests.fixtures.dashboard import MINUTE, fill_store
+
+PAGES = ["/", "/alerts", "/senders/acct-1", "/model", "/quality", "/pipeline"]
+APIS = ["/api/health", "/api/overview", "/api/alerts", "/api/senders/acct-1", "/api/models", "/api/quality", "/api/pipeline"]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@pytest.fixture()
+def filled(dashboard_store: SqliteStore) -> dict:
+    return fill_store(dashboard_store, now_ms=now_ms())
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_render_on_an_empty_store(dashboard_client, path: str):
+    response = dashboard_client.get(path)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "/vendor/plotly.min.js" in html and 'id="page-data"' in html
+    assert "cdn" not in html.lower() and "https://" not in html  # every asset is served locally
+
+
+@pytest.mark.parametrize("path", APIS)
+def test_apis_answer_json_on_an_empty_store(dashboard_client, path: str):
+    response = dashboard_client.get(path)
+    assert response.status_code == 200 and response.is_json
+
+
+def test_empty_store_payloads(dashboard_client):
+    overview = dashboard_client.get("/api/overview").get_json()
+    assert overview["series"] == [] and overview["totals"]["transactions"] == 0
+    assert overview["summary"]["flagged_share"] is None
+    assert dashboard_client.get("/api/alerts").get_json()["alerts"] == []
+    assert dashboard_client.get("/api/models").get_json() == {"current": None, "models": []}
+    quality = dashboard_client.get("/api/quality").get_json()
+    assert quality["labels_considered"] == 0 and quality["overall"]["precision"] is None
+    sender = dashboard_client.get("/api/senders/nobody").get_json()
+    assert sender["transactions"] == [] and sender["windows"] == []
+    assert "No alerts in this range." in dashboard_client.get("/alerts").get_data(as_text=True)
+    assert "No labels have arrived yet." in dashboard_client.get("/quality").get_data(as_text=True)
+
+
+def test_overview_sums_batches_per_minute(dashboard_client, filled):
+    body = dashboard_client.get("/api/overview?minutes=60").get_json()
+    assert len(body["series"]) == 30
+    first = body["series"][0]
+    assert first["minute"] == filled["start"]
+    assert first["transactions"] == 120 + 80 and first["alerts"] == 0 + 1  # two batches summed
+    assert body["totals"]["transactions"] == sum(120 + m + 80 for m in range(30))
+    summary = body["summary"]
+    assert summary["flagged_share"] == pytest.approx(body["totals"]["flagged_transactions"] / body["totals"]["transactions"])
+    assert summary["latency_ms_avg"] == 1_800 and summary["latency_ms_max"] == 2_400
+    short = dashboard_client.get("/api/overview?minutes=5").get_json()
+    assert len(short["series"]) < len(body["series"])
+    html = dashboard_client.get("/?minutes=60").get_data(as_text=True)
+    assert 'id="chart-volume"' in html and 'data-live="summary"' in html
+
+
+def test_alerts_newest_first_with_explanation_and_model_version(dashboard_client, filled):
+    body = dashboard_client.get("/api/alerts").get_json()
+    starts = [a["window_start"] for a in body["alerts"]]
+    assert len(starts) == filled["alerts"] and starts == sorted(starts, reverse=True)
+    first = body["alerts"][0]
+    assert first["model_version"] == "v20261121-0001"
+    assert first["explanation"][0] == {"feature": "failed_count", "value": 7, "normal": 0.1, "deviation": 6.2}
+    assert first["features"]["tx_count"] == 12 and "day" not in first
+    html = dashboard_client.get("/alerts").get_data(as_text=True)
+    assert "failed_count" in html and "v20261121-0001" in html and 'id="alerts-table"' in html
+
+
+def test_alerts_filters(dashboard_client, filled):
+    by_sender = dashboard_client.get(f"/api/alerts?sender={filled['fraud_sender']}").get_json()["alerts"]
+    assert {a["sender_account"] for a in by_sender} == {filled["fraud_sender"]} and len(by_sender) == 2
+    high = dashboard_client.get("/api/alerts?min_score=4").get_json()["alerts"]
+    assert [a["score"] for a in high] == [4.5]
+    fp = filled["false_positive"]
+    ranged = dashboard_client.get(f"/api/alerts?since={fp}&until={fp + MINUTE}").get_json()["alerts"]
+    assert [(a["sender_account"], a["window_start"]) for a in ranged] == [("acct-3", fp)]
+    sender_high = dashboard_client.get(f"/api/alerts?sender={filled['fraud_sender']}&min_score=4").get_json()["alerts"]
+    assert [a["score"] for a in sender_high] == [4.5]
+
+
+@pytest.mark.parametrize("sender", [None, "fraud-1"])
+def test_alerts_pagination_walks_every_alert_once(dashboard_client, filled, sender):
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = "limit=1" + (f"&cursor={cursor}" if cursor else "") + (f"&sender={sender}" if sender else "")
+        body = dashboard_client.get(f"/api/alerts?{query}").get_json()
+        seen += [(a["sender_account"], a["window_start"]) for a in body["alerts"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    expected = 2 if sender else filled["alerts"]
+    assert len(seen) == len(set(seen)) == expected and pages == expected
+    first = dashboard_client.get("/alerts?limit=1").get_data(as_text=True)
+    assert 'id="next-page"' in first and 'data-live-refresh="true"' in first
+    cursor = dashboard_client.get("/api/alerts?limit=1").get_json()["next_cursor"]
+    older = dashboard_client.get(f"/alerts?limit=1&cursor={cursor}").get_data(as_text=True)
+    assert 'data-live-refresh="false"' in older  # an older page stays put while the reader looks at it
+
+
+def test_sender_page_windows_and_transactions(dashboard_client, filled):
+    body = dashboard_client.get(f"/api/senders/{filled['fraud_sender']}").get_json()
+    assert len(body["transactions"]) == 36 and len(body["alerts"]) == 2
+    flagged = [w for w in body["windows"] if w["flagged"]]
+    assert [w["window_start"] for w in flagged] == filled["fraud_windows"][:2]
+    assert all(w["tx_count"] == 12 and w["failed_count"] == 6 for w in body["windows"])
+    html = dashboard_client.get(f"/senders/{filled['fraud_sender']}").get_data(as_text=True)
+    assert 'id="sender-transactions"' in html and "chart-windows" in html
+
+
+def test_sender_form_redirects_to_the_sender_page(dashboard_client):
+    response = dashboard_client.get("/senders?sender=acct-1")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/senders/acct-1")
+
+
+def test_models_newest_first_with_metrics_and_centroids(dashboard_client, filled):
+    body = dashboard_client.get("/api/models").get_json()
+    assert body["current"] == "v20261121-0001"
+    assert [m["version"] for m in body["models"]] == ["v20261121-0001", "v20261120-0001"]
+    current = body["models"][0]
+    assert len(current["centroids"]) == 5 and current["fraud_clusters"] == [4] and current["metrics"]["f1"] == 0.899
+    html = dashboard_client.get("/model").get_data(as_text=True)
+    assert 'id="centroids"' in html and "silhouette" in html
+
+
+def test_quality_precision_recall_per_pattern(dashboard_client, filled):
+    body = dashboard_client.get("/api/quality").get_json()
+    overall = body["overall"]
+    # 4 labelled windows (3 card_testing, 1 money_mule); 2 detected; 3 alerts in span, 1 false positive
+    assert (overall["windows"], overall["detected"], overall["alerts"], overall["false_positives"]) == (4, 2, 3, 1)
+    assert overall["precision"] == pytest.approx(2 / 3) and overall["recall"] == pytest.approx(0.5)
+    patterns = {p["pattern"]: p for p in body["patterns"]}
+    assert patterns["card_testing"]["recall"] == pytest.approx(2 / 3)
+    assert patterns["money_mule"]["recall"] == 0 and patterns["money_mule"]["f1"] == 0
+    assert 'id="quality-patterns"' in dashboard_client.get("/quality").get_data(as_text=True)
+
+
+def test_pipeline_names_every_component_that_is_down(dashboard_client):
+    body = dashboard_client.get("/api/pipeline").get_json()
+    assert set(body["down"]) == {"schema registry", "kafka connect", "kafka", "stream job"}
+    assert body["stream"]["status"] == "not running"
+    html = dashboard_client.get("/pipeline").get_data(as_text=True)
+    for name in ("schema registry is down", "kafka connect is down", "kafka is down", "stream job:"):
+        assert name in html
+
+
+def test_vendored_plotly_is_served_locally(dashboard_client):
+    response = dashboard_client.get("/vendor/plotly.min.js")
+    assert response.status_code == 200 and response.mimetype == "text/javascript"
+    assert b"plotly" in response.get_data()[:2000].lower()
+    response.close()
+    assert dashboard_client.get("/static/dashboard.js").status_code == 200
+
+
+BAD = [
+    ("/api/overview?minutes=0", "minutes"),
+    ("/api/overview?minutes=99999999", "minutes"),
+    ("/api/overview?since=tomorrow", "since"),
+    ("/api/overview?since=2000&until=1000", "before"),
+    ("/api/overview?minuts=5", "minuts"),
+    ("/api/alerts?min_score=high", "min_score"),
+    ("/api/alerts?min_score=nan", "min_score"),
+    ("/api/alerts?limit=0", "limit"),
+    ("/api/alerts?limit=100000", "limit"),
+    ("/api/alerts?limit=-1", "limit"),
+    ("/api/alerts?sender=%3Cscript%3E", "sender"),
+    ("/api/alerts?cursor=garbage!", "cursor"),
+    ("/api/alerts?since=0&until=99999999999999", "range"),
+    ("/api/senders/a%20b", "sender"),
+    ("/api/senders/acct-1?minutes=x", "minutes"),
+    ("/api/models?limit=1000", "limit"),
+    ("/api/quality?labels=abc", "labels"),
+    ("/api/quality?labels=5000", "labels"),
+    ("/api/pipeline?x=1", "'x'"),
+]
+
+
+@pytest.mark.parametrize("path, word", BAD)
+def test_bad_api_parameters_are_400_with_a_message(dashboard_client, path: str, word: str):
+    response = dashboard_client.get(path)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error_code"] == 400 and word in body["message"]
+
+
+@pytest.mark.parametrize("path", ["/?minutes=-3", "/alerts?min_score=x", "/senders/%3Cx%3E", "/model?limit=a",
+                                  "/quality?labels=0", "/pipeline?x=1", "/senders?sender="])
+def test_bad_page_parameters_are_an_html_400(dashboard_client, path: str):
+    response = dashboard_client.get(path)
+    assert response.status_code == 400
+    assert 'id="error-message"' in response.get_data(as_text=True)
+
+
+def test_unknown_routes_and_methods(dashboard_client):
+    assert dashboard_client.get("/api/nope").get_json()["error_code"] == 404
+    response = dashboard_client.post("/api/alerts")
+    assert response.status_code == 405 and response.get_json()["error_code"] == 405
+    assert dashboard_client.get("/nope").status_code == 404
