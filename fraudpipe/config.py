@@ -159,6 +159,8 @@ class ProducerConfig:
     start_ms: int = 0  # simulated clock: first event time (epoch ms); 0 = now
     label_delay_seconds: float = 30.0  # labels are published this much event time later
     batch_size: int = 20000
+    linger_ms: int = 20  # librdkafka batching delay: larger batches, fewer requests
+    delivery_timeout_ms: int = 30000  # a record not acknowledged by then counts as a delivery error
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     patterns: dict[str, BurstConfig] = field(default_factory=_default_patterns)
     bursts: dict[str, BurstConfig] = field(default_factory=_default_bursts)
