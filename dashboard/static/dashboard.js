@@ -23,7 +23,7 @@
     const el = document.getElementById(id);
     if (!el || !window.Plotly) return;
     const points = traces.reduce((n, t) => n + ((t.x || t.z || []).length), 0);
-    window.Plotly.react(el, traces, layout(el.dataset.title || "", extra), { displaylogo: false, responsive: true });
+    window.Plotly.react(el, traces, layout(el.dataset.title || "", extra), { displaylogo: false, displayModeBar: false, responsive: true });
     // the number of points drawn, for readers and for the browser test
     el.dataset.points = String(points);
     el.classList.toggle("no-data", points === 0);
