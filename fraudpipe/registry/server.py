@@ -110,6 +110,13 @@ class RegistryServer:
             process.kill()
             process.wait(timeout=grace)
 
+    def kill(self) -> None:
+        """SIGKILL, no clean shutdown: what a crash looks like (used to prove durability)."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def restart(self) -> "RegistryServer":
         self.stop()
         return self.start()
