@@ -74,6 +74,14 @@ class JavaNotFoundError(FraudpipeError):
     """Spark needs Java 17+ and it is missing or too old."""
 
 
+class ConnectorConfigError(ConnectError):
+    """A connector config is invalid; `errors` maps each bad key to what is wrong with it."""
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None) -> None:
+        self.errors = dict(errors or {})
+        super().__init__(message, http_status=400)
+
+
 class DashboardError(FraudpipeError):
     """A dashboard request could not be served; http_status says whose fault it was (4xx: the caller's)."""
 

@@ -1,6 +1,7 @@
 """Session-wide fixtures. Each domain keeps its fixtures in tests/fixtures/<domain>.py."""
 pytest_plugins = [
     "tests.fixtures.core",
+    "tests.fixtures.connect",
     "tests.fixtures.dashboard",
     "tests.fixtures.registry",
     "tests.fixtures.spark",

@@ -1,0 +1,1 @@
+"""Kafka-Connect-compatible worker: REST API, herder, sink task runtime, JDBC-SQLite and Cassandra sinks."""

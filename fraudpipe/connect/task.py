@@ -1,0 +1,251 @@
+"""The sink task runtime: one thread and one consumer (group `connect-<name>`) per task.
+
+Each loop consumes a batch, converts keys and values, lets the writer turn records
+into rows, makes the batch durable, flushes dead letters, and only then commits the
+offsets (at-least-once; the writers upsert by key, so a replay after a crash changes
+nothing). `handle_bad_record` is the one place that decides dead-letter or fail.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from fraudpipe.connect.converters import RegistryUnavailableError, make_converter
+from fraudpipe.connect.plugin import TOLERANCE_ALL, BadRecordError, SinkPlugin, SinkRecord, converter_settings
+from fraudpipe.errors import ConnectError, FraudpipeError, SerializationError, StoreError
+
+log = logging.getLogger(__name__)
+
+UNASSIGNED, RUNNING, PAUSED, FAILED, RESTARTING, STOPPED = (
+    "UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED")
+KEY_CONVERTER, VALUE_CONVERTER, TASK_PUT = "KEY_CONVERTER", "VALUE_CONVERTER", "TASK_PUT"
+ERROR_HEADER = "__connect.errors."
+
+StatusCallback = Callable[[int, str, "str | None"], None]
+OffsetsCallback = Callable[[dict[tuple[str, int], int]], None]
+
+
+class TaskFailedError(ConnectError):
+    """The task cannot go on (errors.tolerance=none, a non-retriable write error...)."""
+
+
+class _Stopping(Exception):
+    """Raised inside a retry loop when the task is asked to stop."""
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What a task needs from the worker: where Kafka is and how to batch and back off."""
+
+    bootstrap_servers: str
+    session_timeout_ms: int = 6000
+    batch_size: int = 5000
+    poll_timeout_ms: int = 500
+    retry_backoff_ms: int = 500
+    retry_backoff_max_ms: int = 10000
+
+
+def error_headers(message: Message, *, connector: str, task_id: int, stage: str, class_name: str,
+                  exc: BaseException) -> list[tuple[str, bytes]]:
+    """Kafka Connect's `__connect.errors.*` DLQ headers (KIP-298) for one failed record."""
+    trace = "".join(traceback.format_exception(exc))
+    fields = {
+        "topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
+        "connector.name": connector, "task.id": task_id, "stage": stage, "class.name": class_name,
+        "exception.class.name": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "exception.message": str(exc), "exception.stacktrace": trace,
+    }
+    return [(ERROR_HEADER + name, str(value).encode()) for name, value in fields.items()]
+
+
+class SinkTask(threading.Thread):
+    """Runs one task of a sink connector until stop(); reports its state through `on_status`."""
+
+    def __init__(self, *, connector: str, task_id: int, plugin: type[SinkPlugin], values: Mapping[str, Any],
+                 config: Mapping[str, str], settings: TaskSettings, on_status: StatusCallback,
+                 on_offsets: OffsetsCallback) -> None:
+        super().__init__(name=f"connect-{connector}-{task_id}", daemon=True)
+        self.connector, self.task_id = connector, task_id
+        self._plugin, self._values, self._config, self._settings = plugin, values, config, settings
+        self._on_status, self._on_offsets = on_status, on_offsets
+        self._stop_event = threading.Event()
+        self.paused = threading.Event()
+        self.topics_seen: set[str] = set()
+        self._dlq_topic: str = values["errors.deadletterqueue.topic.name"]
+        self._dlq_errors: list[KafkaError] = []
+        self._producer: Producer | None = None
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    # --- lifecycle ------------------------------------------------------------------
+    def run(self) -> None:
+        consumer = writer = None
+        try:
+            writer = self._plugin.open_writer(self._values, self._config)
+            self._key = make_converter(self._config["key.converter"], converter_settings(self._config, "key.converter"))
+            self._value = make_converter(self._config["value.converter"], converter_settings(self._config, "value.converter"))
+            if self._dlq_topic:
+                self._producer = Producer({"bootstrap.servers": self._settings.bootstrap_servers, "linger.ms": 5,
+                                           "acks": "all", "enable.idempotence": False})
+            consumer = self._subscribe()
+            self._on_status(self.task_id, PAUSED if self.paused.is_set() else RUNNING, None)
+            self._loop(consumer, writer)
+        except _Stopping:
+            pass
+        except Exception as exc:  # anything that ends the task is reported with its trace
+            log.error("connector %s task %d failed: %s", self.connector, self.task_id, exc)
+            self._on_status(self.task_id, FAILED, "".join(traceback.format_exception(exc)))
+        finally:
+            for closer in (consumer.close if consumer else None, writer.close if writer else None,
+                           (lambda: self._producer.flush(10)) if self._producer else None):
+                try:
+                    if closer:
+                        closer()
+                except Exception as exc:  # best effort on the way out; the state is already reported
+                    log.warning("connector %s task %d: close failed: %s", self.connector, self.task_id, exc)
+
+    def _subscribe(self) -> Consumer:
+        consumer = Consumer({
+            "bootstrap.servers": self._settings.bootstrap_servers,
+            "group.id": f"connect-{self.connector}",
+            "client.id": f"connector-consumer-{self.connector}-{self.task_id}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": self._settings.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, self._settings.session_timeout_ms // 6),
+            **{k[len("consumer.override."):]: v for k, v in self._config.items() if k.startswith("consumer.override.")},
+        })
+        regex = self._values["topics.regex"]
+        consumer.subscribe([f"^{regex}"] if regex else list(self._values["topics"]))
+        return consumer
+
+    def _loop(self, consumer: Consumer, writer: Any) -> None:
+        timeout = self._settings.poll_timeout_ms / 1000
+        was_paused = False
+        while not self._stop_event.is_set():
+            if self.paused.is_set():
+                # keep the group membership while paused, as Connect does: poll with every partition paused
+                consumer.pause(consumer.assignment())
+                if not was_paused:
+                    self._on_status(self.task_id, PAUSED, None)
+                was_paused = True
+                consumer.poll(min(timeout, 0.2))
+                continue
+            if was_paused:
+                consumer.resume(consumer.assignment())
+                self._on_status(self.task_id, RUNNING, None)
+                was_paused = False
+            messages = consumer.consume(self._settings.batch_size, timeout=timeout)
+            if messages:
+                self._process(consumer, writer, messages)
+
+    # --- one batch ------------------------------------------------------------------
+    def _process(self, consumer: Consumer, writer: Any, messages: list[Message]) -> None:
+        rows: list[tuple[Any, tuple[Any, ...]]] = []
+        offsets: dict[tuple[str, int], int] = {}
+        dead = 0
+        key_converter, value_converter, prepare = self._key, self._value, writer.prepare
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("connector %s: consumer error %s", self.connector, error)
+                    if error.fatal():
+                        raise TaskFailedError(f"fatal consumer error: {error}")
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            offsets[(topic, partition)] = offset + 1
+            stage = KEY_CONVERTER
+            try:
+                key = self._retrying(key_converter, message.key())
+                stage = VALUE_CONVERTER
+                value = self._retrying(value_converter, message.value())
+                stage = TASK_PUT
+                rows.extend(prepare(SinkRecord(topic, partition, offset, key, value, message.timestamp()[1])))
+            except (_Stopping, StoreError):
+                raise
+            except Exception as exc:  # converter and mapping errors are per record: tolerance decides
+                self.handle_bad_record(message, stage, exc)
+                dead += 1
+        if rows:
+            self._retrying(writer.write, rows)
+        if dead:
+            self._flush_dead_letters()
+        self.topics_seen.update(topic for topic, _ in offsets)
+        if offsets:
+            self._commit(consumer, offsets)
+
+    def handle_bad_record(self, message: Message, stage: str, exc: BaseException) -> None:
+        """Skip (and dead-letter) a record that cannot be converted or mapped, or fail the task."""
+        location = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+        known = isinstance(exc, (SerializationError, BadRecordError, FraudpipeError))
+        if self._values["errors.tolerance"] != TOLERANCE_ALL:
+            raise TaskFailedError(
+                f"Tolerance exceeded in error handler: {stage} failed for {location}: {exc}"
+                + ("" if known else f" ({type(exc).__name__})")) from exc
+        if self._values["errors.log.enable"]:
+            log.warning("connector %s skipped %s at %s: %s", self.connector,
+                        location if self._values["errors.log.include.messages"] else "a record", stage, exc)
+        if not self._dlq_topic or self._producer is None:
+            return
+        class_name = {KEY_CONVERTER: self._config["key.converter"],
+                      VALUE_CONVERTER: self._config["value.converter"]}.get(stage, self._plugin.class_name)
+        headers = list(message.headers() or [])
+        if self._values["errors.deadletterqueue.context.headers.enable"]:
+            headers += error_headers(message, connector=self.connector, task_id=self.task_id, stage=stage,
+                                     class_name=class_name, exc=exc)
+        self._produce_dead_letter(message, headers)
+
+    def _produce_dead_letter(self, message: Message, headers: list[tuple[str, bytes]]) -> None:
+        assert self._producer is not None
+        while True:
+            try:
+                self._producer.produce(self._dlq_topic, key=message.key(), value=message.value(), headers=headers,
+                                       on_delivery=lambda err, _msg: err and self._dlq_errors.append(err))
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self._producer.poll(0.5)
+
+    def _flush_dead_letters(self) -> None:
+        assert self._producer is not None or not self._dlq_topic
+        if self._producer is None:
+            return
+        # dead letters must be durable before the offsets of their records are committed
+        while self._producer.flush(1.0) > 0:
+            if self._stop_event.is_set():
+                raise _Stopping()
+        if self._dlq_errors:
+            first, self._dlq_errors = self._dlq_errors[0], []
+            raise TaskFailedError(f"cannot write to the dead letter queue {self._dlq_topic}: {first}")
+
+    def _commit(self, consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
+        try:
+            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+        except KafkaException as exc:
+            # a rebalance took the partitions: the new owner replays from the last commit, and
+            # the upserts make that replay harmless
+            log.warning("connector %s: offset commit failed, records will be replayed: %s", self.connector, exc)
+            return
+        self._on_offsets(offsets)
+
+    def _retrying(self, call: Callable[[Any], Any], argument: Any) -> Any:
+        """Call, backing off and retrying on retriable store/registry errors until success or stop."""
+        delay = self._settings.retry_backoff_ms / 1000
+        cap = min(self._settings.retry_backoff_max_ms, self._values["errors.retry.delay.max.ms"]) / 1000
+        while True:
+            try:
+                return call(argument)
+            except (StoreError, RegistryUnavailableError) as exc:
+                if not getattr(exc, "retriable", False):
+                    raise
+                log.warning("connector %s task %d: retrying in %.1fs after %s", self.connector, self.task_id, delay, exc)
+            if self._stop_event.wait(delay):
+                raise _Stopping()
+            delay = min(delay * 2, max(cap, 0.05))
