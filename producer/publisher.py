@@ -157,15 +157,19 @@ class Publisher:
         produce = self._producer.produce
         poll = self._producer.poll
         topic = self.topic
-        for value, key in zip(self._encoder.frames(part), keys(part)):
-            try:
-                produce(topic, value, key)
-            except BufferError:  # local queue full: let librdkafka drain, then retry once
-                poll(0.05)
-                produce(topic, value, key)
+        sent = 0
+        try:
+            for value, key in zip(self._encoder.frames(part), keys(part)):
+                try:
+                    produce(topic, value, key)
+                except BufferError:  # local queue full: let librdkafka drain, then retry once
+                    poll(0.05)
+                    produce(topic, value, key)
+                sent += 1
+        finally:  # also on Ctrl-C mid-slice: count and label exactly what was handed to librdkafka
+            self.stats.sent += sent
+            self._pending_labels.extend(part.slice(0, sent).labels())
         poll(0)
-        self.stats.sent += len(part)
-        self._pending_labels.extend(part.labels())
         self.publish_due_labels(int(part.emit_ms[-1]))
 
     def publish_due_labels(self, event_time_ms: int | None = None) -> None:

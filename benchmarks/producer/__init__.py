@@ -1,0 +1,1 @@
+"""Producer benchmark: `python -m benchmarks.producer` (see __main__.py)."""

@@ -1,0 +1,90 @@
+"""Producer throughput: generate, + serialize, + produce into the embedded broker, at --rate 0.
+
+    python -m benchmarks.producer [--count 1000000] [--cores 1] [--profile]
+
+Starts its own Tansu broker and Schema Registry on free loopback ports, pins this process
+(and so librdkafka's threads) to `--cores` CPUs, and prints transactions per second for each
+stage plus the ratio to the 100,000 tx/s target. `--profile` adds a cProfile of the full run.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import io
+import os
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+from fraudpipe.broker import EmbeddedBroker, ensure_topics, free_port
+from fraudpipe.config import load_config
+from fraudpipe.registry.server import RegistryServer
+from producer.encoding import BatchEncoder, keys
+from producer.generator import TransactionGenerator
+from producer.publisher import Publisher
+from producer.runner import run
+
+TARGET = 100_000
+START = 1_700_000_000_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.producer", description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--cores", type=int, default=1, help="CPUs this process may use (0 = no pinning)")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    if args.cores:
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
+    config = load_config()
+    producer = dataclasses.replace(config.producer, clock="simulated", rate=0.0)
+
+    def generator() -> TransactionGenerator:
+        return TransactionGenerator(producer, seed=1, start_ms=START)
+
+    def rate(seconds: float) -> float:
+        return args.count / seconds
+
+    t = time.perf_counter()
+    for _batch in generator().batches(args.count):
+        pass
+    generate = rate(time.perf_counter() - t)
+
+    encoder = BatchEncoder(1)
+    t = time.perf_counter()
+    for batch in generator().batches(args.count):
+        encoder.frames(batch)
+        keys(batch)
+    encode = rate(time.perf_counter() - t)
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            EmbeddedBroker(free_port(), log_path=Path(tmp) / "broker.log") as broker, \
+            RegistryServer(free_port(), Path(tmp) / "registry", log_path=Path(tmp) / "registry.log") as registry:
+        topic, labels = f"bench-{os.getpid()}", f"bench-labels-{os.getpid()}"
+        ensure_topics(broker.bootstrap_servers, {topic: 2, labels: 2})
+        kafka = dataclasses.replace(config.kafka, bootstrap_servers=broker.bootstrap_servers)
+        publisher = Publisher(kafka, producer, registry_url=registry.url, topic=topic, labels_topic=labels)
+        profiler = cProfile.Profile() if args.profile else None
+        t = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        stats = run(publisher, generator(), rate=0, count=args.count)  # includes the final flush
+        if profiler:
+            profiler.disable()
+        produced = rate(time.perf_counter() - t)
+
+    print(f"producer benchmark: {args.count:,} transactions, {args.cores or 'all'} core(s), embedded broker")
+    print(f"  generate                       {generate:>12,.0f} tx/s")
+    print(f"  generate + serialize           {encode:>12,.0f} tx/s")
+    print(f"  generate + serialize + produce {produced:>12,.0f} tx/s  ({produced / TARGET:.2f}x the {TARGET:,} tx/s target)")
+    print(f"  labels sent {stats.labels_sent:,}, delivery errors {stats.errors:,}")
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
