@@ -36,7 +36,7 @@ def test_parquet_holds_schema_columns_a_pattern_column_and_a_labels_file(tmp_pat
     rows = table.to_pylist()
     for row, record in zip(rows, records):
         assert int(row.pop("event_time").timestamp() * 1000) == record.pop("event_time")
-        pattern = row.pop("pattern")
+        row.pop("pattern")
         assert row == record
     patterned = {r["transaction_id"]: r["pattern"] for r in table.select(["transaction_id", "pattern"]).to_pylist() if r["pattern"]}
     label_rows = pq.read_table(labels_path(target)).to_pylist()
