@@ -1,0 +1,226 @@
+"""Turning raw Kafka records of the transactions topic into Arrow batches for Spark.
+
+Pure logic (no Spark, no Kafka client): writer schemas by id from the registry, Avro
+resolution to the job's reader schema, the one decision of what is undecodable (to the
+DLQ) and what is a real failure, and the watermark rule that marks late records.
+
+Rows come in three kinds. A *transaction* is a decoded on-time record. A record that is
+late (its 1-minute window already closed under the batch watermark) or undecodable is
+turned into a *carrier* row: no sender, event time just past the watermark, so it rides
+the streaming aggregation in a window that is still open and is counted when that
+window closes. Spark itself would drop a late row silently; carriers make every record
+end up counted exactly once, in step with the checkpointed state.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Final, Iterable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from fraudpipe import contracts
+from fraudpipe.avro import AvroCodec
+from fraudpipe.errors import SerializationError, StreamError, UnknownSchemaIdError
+
+WINDOW_MS: Final = 60_000  # tumbling window length; the late rule below depends on it
+
+KIND_TRANSACTION: Final = 0
+KIND_LATE: Final = 1
+KIND_DLQ: Final = 2
+KIND_COLUMN: Final = "record_kind"
+
+# DLQ headers, in the spirit of Kafka Connect's errors.deadletterqueue.context.headers.
+DLQ_HEADER_REASON: Final = "fraudpipe.error.reason"
+DLQ_HEADER_CLASS: Final = "fraudpipe.error.class"
+DLQ_HEADER_TOPIC: Final = "fraudpipe.source.topic"
+DLQ_HEADER_PARTITION: Final = "fraudpipe.source.partition"
+DLQ_HEADER_OFFSET: Final = "fraudpipe.source.offset"
+
+_AVRO_TO_ARROW: Final = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64(),
+                         "boolean": pa.bool_(), "enum": pa.string()}
+_ARROW_TO_DDL: Final = {pa.string(): "string", pa.int64(): "bigint", pa.int32(): "int", pa.float64(): "double",
+                        pa.bool_(): "boolean", pa.int8(): "tinyint"}
+TIMESTAMP_TYPE: Final = pa.timestamp("us", tz="UTC")  # what Spark's TimestampType is in Arrow
+
+
+def _field_type(avro_type: Any) -> tuple[pa.DataType, bool]:
+    """(Arrow type, is timestamp-millis) of one field of the transaction schema."""
+    if isinstance(avro_type, list):  # ["null", X]: nullable X
+        (inner,) = [t for t in avro_type if t != "null"]
+        return _field_type(inner)
+    if isinstance(avro_type, dict):
+        if avro_type.get("logicalType") == "timestamp-millis":
+            return TIMESTAMP_TYPE, True
+        return _AVRO_TO_ARROW[avro_type["type"]], False
+    return _AVRO_TO_ARROW[avro_type], False
+
+
+def output_schema(reader_version: int = 1) -> pa.Schema:
+    """Arrow schema of the rows the source yields: the reader schema's fields plus the kind."""
+    fields = [pa.field(f["name"], _field_type(f["type"])[0]) for f in contracts.transaction_schema(reader_version)["fields"]]
+    return pa.schema([*fields, pa.field(KIND_COLUMN, pa.int8())])
+
+
+def spark_ddl(reader_version: int = 1) -> str:
+    """The same schema as a Spark DDL string (what DataSource.schema() returns)."""
+    parts = []
+    for f in output_schema(reader_version):
+        ddl = "timestamp" if f.type == TIMESTAMP_TYPE else _ARROW_TO_DDL[f.type]
+        parts.append(f"{f.name} {ddl}")
+    return ", ".join(parts)
+
+
+def plain_longs(schema: Any) -> Any:
+    """The schema with timestamp-millis turned into plain longs.
+
+    Decoding epoch millis as ints and converting whole columns with numpy is far cheaper
+    than building a datetime per record.
+    """
+    if isinstance(schema, dict):
+        if schema.get("logicalType") == "timestamp-millis":
+            return "long"
+        return {k: plain_longs(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [plain_longs(s) for s in schema]
+    return schema
+
+
+class RegistryLookup:
+    """Writer schemas by id from GET {url}/schemas/ids/{id}, cached for the life of the object.
+
+    A 404 means the id is unknown (the record goes to the DLQ); anything else (registry
+    down, 5xx) is a StreamError, because skipping records for an outage would lose data.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = timeout
+        self._cache: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._session: Any = None
+
+    def __call__(self, schema_id: int) -> dict[str, Any]:
+        with self._lock:
+            if schema_id not in self._cache:
+                self._cache[schema_id] = plain_longs(self._fetch(schema_id))
+            return self._cache[schema_id]
+
+    def _fetch(self, schema_id: int) -> dict[str, Any]:
+        import json
+
+        import requests
+
+        if self._session is None:
+            self._session = requests.Session()
+        address = f"{self.url}/schemas/ids/{schema_id}"
+        try:
+            response = self._session.get(address, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise StreamError(f"schema registry unreachable at {address}: {exc}") from exc
+        if response.status_code == 404:
+            raise UnknownSchemaIdError(schema_id, f"registry {self.url} answered 404")
+        if response.status_code != 200:
+            raise StreamError(f"schema registry {address} answered HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            return json.loads(response.json()["schema"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StreamError(f"schema registry {address} sent no usable schema: {exc}") from exc
+
+
+def make_codec(lookup: Callable[[int], Any], reader_version: int = 1) -> AvroCodec:
+    """A codec resolving any registered writer version to the job's reader schema."""
+    return AvroCodec(lookup, reader_schema=plain_longs(contracts.transaction_schema(reader_version)))
+
+
+def window_end_ms(event_ms: np.ndarray) -> np.ndarray:
+    """End of the 1-minute tumbling window each epoch-millisecond timestamp falls in."""
+    return (event_ms // WINDOW_MS) * WINDOW_MS + WINDOW_MS
+
+
+def late_mask(event_ms: np.ndarray, watermark_ms: int) -> np.ndarray:
+    """Rows Spark's windowed aggregation would drop: their window ended at or before the watermark."""
+    if watermark_ms <= 0:  # no watermark yet (first batch): nothing is late
+        return np.zeros(len(event_ms), dtype=bool)
+    return window_end_ms(event_ms) <= watermark_ms
+
+
+@dataclass
+class Rejected:
+    """One undecodable record and why, for the DLQ."""
+
+    value: bytes | None
+    key: bytes | None
+    offset: int
+    reason: str
+    error_class: str
+
+
+@dataclass
+class DecodedBatch:
+    """Result of decoding a chunk of records: the Arrow batch and what went to the DLQ."""
+
+    batch: pa.RecordBatch
+    rejected: list[Rejected] = field(default_factory=list)
+    late: int = 0
+
+
+def classify_decode_error(exc: Exception) -> bool:
+    """True when a decode failure means a bad record (skip to DLQ), False when it must fail the task.
+
+    Bad frames, corrupt bodies and unknown schema ids are properties of the record;
+    registry outages and our own bugs are not, and must not silently drop data.
+    """
+    return isinstance(exc, SerializationError)
+
+
+class BatchDecoder:
+    """Decodes chunks of (key, value, offset) into Arrow batches of the output schema."""
+
+    def __init__(self, codec: AvroCodec, reader_version: int = 1) -> None:
+        self._codec = codec
+        self.schema = output_schema(reader_version)
+        self._fields = [f.name for f in self.schema if f.name != KIND_COLUMN]
+        self._ts_fields = {f.name for f in self.schema if f.type == TIMESTAMP_TYPE}
+
+    def decode(self, records: Iterable[tuple[bytes | None, bytes | None, int]], *, watermark_ms: int) -> DecodedBatch:
+        decode = self._codec.decode
+        rows: list[Mapping[str, Any]] = []
+        rejected: list[Rejected] = []
+        for key, value, offset in records:
+            try:
+                rows.append(decode(value))
+            except Exception as exc:  # noqa: BLE001 - classified just below, re-raised unless a bad record
+                if not classify_decode_error(exc):
+                    raise
+                rejected.append(Rejected(value, key, offset, str(exc), type(exc).__name__))
+        return self._to_arrow(rows, len(rejected), watermark_ms=watermark_ms, rejected=rejected)
+
+    def _to_arrow(self, rows: Sequence[Mapping[str, Any]], dlq: int, *, watermark_ms: int,
+                  rejected: list[Rejected]) -> DecodedBatch:
+        columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in self._fields}
+        (ts_name,) = self._ts_fields or ("event_time",)
+        event_ms = np.asarray(columns[ts_name], dtype=np.int64)
+        late = late_mask(event_ms, watermark_ms)
+        n_late = int(late.sum())
+        carrier_ms = np.int64(max(watermark_ms, 0) + 1)  # just past the watermark: always an open window
+        kinds = np.where(late, KIND_LATE, KIND_TRANSACTION).astype(np.int8)
+        if n_late:
+            event_ms = np.where(late, carrier_ms, event_ms)
+        arrays = []
+        for f in self.schema:
+            if f.name == KIND_COLUMN:
+                data = np.concatenate([kinds, np.full(dlq, KIND_DLQ, dtype=np.int8)])
+                arrays.append(pa.array(data, type=pa.int8()))
+            elif f.name == ts_name:
+                micros = np.concatenate([event_ms, np.full(dlq, carrier_ms, dtype=np.int64)]) * 1000
+                arrays.append(pa.array(micros, type=pa.int64()).view(TIMESTAMP_TYPE))
+            else:
+                values = columns[f.name]
+                if f.name == "sender_account" and (n_late or dlq):
+                    # carriers have no sender: they must not join any real sender's window
+                    values = [None if is_late else v for v, is_late in zip(values, late)]
+                arrays.append(pa.array(values + [None] * dlq, type=f.type))
+        return DecodedBatch(pa.RecordBatch.from_arrays(arrays, schema=self.schema), rejected, n_late)

@@ -1,0 +1,124 @@
+"""From the closed windows of one micro-batch to alert and metric rows: pure pandas, no Spark.
+
+Input is what the streaming aggregation emits (window_features columns). Rows without a
+sender are carriers of late and undecodable records (see spark_apps/stream_decode.py):
+their amount column holds how many of them were undecodable, the rest were late.
+Every output row is keyed so that writing it twice changes nothing: alerts by
+(sender_account, window_start), metrics by (minute, batch_id).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fraudpipe.store.base import METRIC_COUNTERS
+from spark_apps.features import FEATURE_NAMES
+from spark_apps.scoring import ModelMetadata, score_windows
+
+# Features with their own column in the alerts tables (cassandra/init.cql); all of them
+# also travel in the `features` JSON.
+ALERT_FEATURE_COLUMNS = ("tx_count", "total_amount_minor", "failed_count", "distinct_receivers", "max_amount_minor")
+
+
+@dataclass
+class BatchOutputs:
+    """What one micro-batch writes."""
+
+    alerts: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]
+
+
+def _ms(series: pd.Series) -> np.ndarray:
+    """Timestamps (tz-aware or naive UTC) as integer epoch milliseconds."""
+    stamps = pd.to_datetime(series, utc=True)
+    return stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64)
+
+
+def split_carriers(windows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(real sender windows, carrier rows) of a batch."""
+    is_carrier = windows["sender_account"].isna()
+    return windows[~is_carrier], windows[is_carrier]
+
+
+def build_outputs(windows: pd.DataFrame, model: ModelMetadata, *, batch_id: int, now_ms: int) -> BatchOutputs:
+    """Score the batch's closed windows with `model`; alert rows for fraud, metric rows per minute."""
+    real, carriers = split_carriers(windows)
+    scored = score_windows(real.reset_index(drop=True), model)
+    alerts = alert_rows(scored, now_ms=now_ms)
+    metrics = metric_rows(scored, carriers, batch_id=batch_id, now_ms=now_ms)
+    return BatchOutputs(alerts, metrics)
+
+
+def alert_rows(scored: pd.DataFrame, *, now_ms: int) -> list[dict[str, Any]]:
+    """One row per flagged window, columns as in cassandra/init.cql's alerts tables."""
+    flagged = scored[scored["is_fraud"]] if len(scored) else scored
+    if flagged.empty:
+        return []
+    starts, ends = _ms(flagged["window_start"]), _ms(flagged["window_end"])
+    rows = []
+    for i, record in enumerate(flagged.to_dict("records")):
+        features = {name: _plain(record[name]) for name in FEATURE_NAMES}
+        rows.append({
+            "window_start": int(starts[i]),
+            "window_end": int(ends[i]),
+            "sender_account": record["sender_account"],
+            **{name: int(record[name]) for name in ALERT_FEATURE_COLUMNS},
+            "features": json.dumps(features, sort_keys=True),
+            "score": float(record["score"]),
+            "cluster": int(record["cluster"]),
+            "model_version": str(record["model_version"]),
+            "explanation": record["explanation"],
+            "created_at": now_ms,
+            # freshness in event time: how long after the window ended its alert was written
+            "latency_ms": max(now_ms - int(ends[i]), 0),
+        })
+    return rows
+
+
+def metric_rows(scored: pd.DataFrame, carriers: pd.DataFrame, *, batch_id: int, now_ms: int) -> list[dict[str, Any]]:
+    """Per-minute counters of this batch (minute = window start), keyed by (minute, batch_id)."""
+    minutes: dict[int, dict[str, Any]] = {}
+
+    def row(minute: int) -> dict[str, Any]:
+        return minutes.setdefault(minute, {"minute": minute, "batch_id": int(batch_id),
+                                           **{c: 0 for c in METRIC_COUNTERS}, "latency_ms_max": 0,
+                                           "updated_at": now_ms})
+
+    if len(scored):
+        frame = pd.DataFrame({
+            "minute": _ms(scored["window_start"]),
+            "end": _ms(scored["window_end"]),
+            "tx": scored["tx_count"].astype(np.int64).to_numpy(),
+            "amount": scored["total_amount_minor"].astype(np.int64).to_numpy(),
+            "failed": scored["failed_count"].astype(np.int64).to_numpy(),
+            "flag": scored["is_fraud"].astype(bool).to_numpy(),
+        })
+        frame["latency"] = np.where(frame["flag"], np.maximum(now_ms - frame["end"], 0), 0)
+        for minute, group in frame.groupby("minute", sort=True):
+            target = row(int(minute))
+            flag = group["flag"]
+            target["transactions"] += int(group["tx"].sum())
+            target["windows"] += len(group)
+            target["flagged_windows"] += int(flag.sum())
+            target["flagged_transactions"] += int(group["tx"][flag].sum())
+            target["amount_flagged_minor"] += int(group["amount"][flag].sum())
+            target["amount_normal_minor"] += int(group["amount"][~flag].sum())
+            target["failed_transactions"] += int(group["failed"].sum())
+            target["latency_ms_sum"] += int(group["latency"].sum())
+            target["latency_ms_max"] = max(target["latency_ms_max"], int(group["latency"].max()))
+    if len(carriers):
+        for minute, count, dlq in zip(_ms(carriers["window_start"]), carriers["tx_count"], carriers["total_amount_minor"]):
+            target = row(int(minute))
+            dlq = int(0 if pd.isna(dlq) else dlq)
+            target["dlq_records"] += dlq
+            target["late_records"] += int(count) - dlq
+    return [minutes[m] for m in sorted(minutes)]
+
+
+def _plain(value: Any) -> Any:
+    number = float(value)
+    return int(number) if number.is_integer() else round(number, 6)

@@ -1,0 +1,148 @@
+"""Producer -> embedded broker -> Spark stream job -> SQLite, checked against what the input implies."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudpipe import contracts
+from fraudpipe.broker import ensure_topics
+from spark_apps.fraud_detection import BatchWriter, start_query
+from tests.fixtures.stream import (
+    expected_outputs,
+    publish_garbage,
+    publish_sentinel,
+    publish_transactions,
+    stored_alerts,
+    stored_totals,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
+
+WATERMARK_MS = 30_000
+
+
+def run_until_settled(spark, config, topic: str, expected_records: int, *, timeout: float = 240.0):
+    """Run the query until every record is accounted for in the store (or time runs out)."""
+    writer = BatchWriter(config)
+    query = start_query(spark, config, topic=topic, writer=writer)
+    try:
+        deadline = time.monotonic() + timeout
+        totals = stored_totals(config)
+        while time.monotonic() < deadline and query.isActive:
+            totals = stored_totals(config)
+            if totals["transactions"] + totals["late_records"] + totals["dlq_records"] >= expected_records:
+                break
+            time.sleep(0.5)
+        assert query.exception() is None, query.exception()
+        assert query.isActive
+    finally:
+        query.stop()
+    return writer, totals
+
+
+def assert_matches_input(spark, config, topic: str, totals: dict[str, int]):
+    checkpoint = Path(config.spark.checkpoint_dir)
+    scored, late, dlq = expected_outputs(spark, config, topic, checkpoint)
+    flagged = scored[scored["is_fraud"]]
+    assert totals["transactions"] == int(scored["tx_count"].sum())
+    assert totals["windows"] == len(scored)
+    assert totals["flagged_windows"] == len(flagged)
+    assert totals["flagged_transactions"] == int(flagged["tx_count"].sum())
+    assert totals["amount_flagged_minor"] == int(flagged["total_amount_minor"].sum())
+    assert totals["amount_normal_minor"] == int(scored[~scored["is_fraud"]]["total_amount_minor"].sum())
+    assert totals["failed_transactions"] == int(scored["failed_count"].sum())
+    assert totals["late_records"] == late
+    assert totals["dlq_records"] == dlq
+    alerts = stored_alerts(config)
+    starts = pd.to_datetime(flagged["window_start"]).astype("int64") // 1_000_000
+    expected_keys = set(zip(flagged["sender_account"], starts.astype(int)))
+    assert set(alerts) == expected_keys
+    for (_, row), start in zip(flagged.iterrows(), starts):
+        alert = alerts[(row["sender_account"], int(start))]
+        assert alert["tx_count"] == row["tx_count"]
+        assert alert["total_amount_minor"] == row["total_amount_minor"]
+        assert alert["distinct_receivers"] == row["distinct_receivers"]
+        assert alert["score"] == pytest.approx(row["score"])
+        assert alert["model_version"] == row["model_version"]
+        assert alert["explanation"] == row["explanation"]
+    return scored, late, dlq
+
+
+def card_testing_windows(batches) -> set[tuple[str, int]]:
+    """(sender, window start) of every injected card-testing instance."""
+    keys = set()
+    for batch in batches:
+        index = batch.pattern_names.index("card_testing")
+        rows = np.flatnonzero(batch.pattern == index)
+        senders = batch.sender[rows]
+        for sender, event_ms in zip(senders, batch.event_time[rows]):
+            keys.add((sender.tobytes().decode(), int(event_ms) // 60_000 * 60_000))
+    return keys
+
+
+def test_every_card_testing_window_is_alerted_and_totals_equal_the_input(spark, stream_config, topic):
+    ensure_topics(stream_config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
+    count = 6000
+    batches = publish_transactions(stream_config, topic, count=count)
+    last_ms = max(int(b.event_time.max()) for b in batches)
+    publish_sentinel(stream_config, topic, event_ms=last_ms + WATERMARK_MS + 120_000)
+
+    writer, totals = run_until_settled(spark, stream_config, topic, count)
+
+    scored, late, dlq = assert_matches_input(spark, stream_config, topic, totals)
+    assert totals["transactions"] + late == count  # every record counted exactly once
+    assert dlq == 0
+    fraud = card_testing_windows(batches)
+    assert len(fraud) >= 5
+    assert fraud <= set(stored_alerts(stream_config))
+    assert writer.last_model_version == "20000101T000000000Z"
+
+
+def test_schema_v2_mid_stream_keeps_flowing_without_loss(spark, stream_config, topic):
+    ensure_topics(stream_config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
+    first = publish_transactions(stream_config, topic, count=2000, schema_version=1)
+    second = publish_transactions(stream_config, topic, count=2000, schema_version=2, skip=2000)
+    last_ms = max(int(b.event_time.max()) for b in first + second)
+    publish_sentinel(stream_config, topic, event_ms=last_ms + WATERMARK_MS + 120_000)
+
+    _, totals = run_until_settled(spark, stream_config, topic, 4000)
+
+    _, late, dlq = assert_matches_input(spark, stream_config, topic, totals)
+    assert dlq == 0
+    assert totals["transactions"] + late == 4000
+
+
+def test_poison_pills_go_to_the_dlq_and_metrics_and_the_query_keeps_running(spark, stream_config, topic):
+    from confluent_kafka import Consumer, TopicPartition
+
+    ensure_topics(stream_config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
+    garbage = [b"not avro at all", b"", b"\x00\x00\x00\x7f\xff garbage with an unknown schema id",
+               b"\x00\x00\x00\x00\x01\xff\xff"]
+    batches = publish_transactions(stream_config, topic, count=1500)
+    publish_garbage(stream_config, topic, garbage)
+    more = publish_transactions(stream_config, topic, count=1500, skip=1500)
+    last_ms = max(int(b.event_time.max()) for b in batches + more)
+    publish_sentinel(stream_config, topic, event_ms=last_ms + WATERMARK_MS + 120_000)
+
+    _, totals = run_until_settled(spark, stream_config, topic, 3000 + len(garbage))
+
+    _, late, dlq = assert_matches_input(spark, stream_config, topic, totals)
+    assert dlq == len(garbage) == totals["dlq_records"]
+    assert totals["transactions"] + late == 3000
+    consumer = Consumer({"bootstrap.servers": stream_config.kafka.bootstrap_servers, "group.id": "dlq-check",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(contracts.STREAM_DLQ_TOPIC, 0, 0)])
+    mine = []
+    deadline = time.monotonic() + 20
+    while len(mine) < len(garbage) and time.monotonic() < deadline:
+        for message in consumer.consume(500, timeout=0.5):
+            headers = dict(message.headers() or [])
+            if message.error() is None and headers.get("fraudpipe.source.topic") == topic.encode():
+                mine.append((message.value(), headers))
+    consumer.close()
+    assert sorted(v or b"" for v, _ in mine) == sorted(garbage)
+    assert all(h["fraudpipe.error.reason"] and h["fraudpipe.source.offset"] for _, h in mine)
