@@ -41,8 +41,11 @@ def normalize_level(level: object) -> str:
     raise codes.invalid_compatibility(level)
 
 
-def reader_writer_problems(reader: str, writer: str) -> list[str]:
-    """Why data written with `writer` cannot be read with `reader` (empty when it can)."""
+def reader_writer_problems(reader: str, writer: str, *, roles: tuple[str, str] = ("reader", "writer")) -> list[str]:
+    """Why data written with `writer` cannot be read with `reader` (empty when it can).
+
+    `roles` names the two schemas in the messages, e.g. ("new", "old") for a BACKWARD check.
+    """
     # The checker memoizes by object identity, so each pair gets a fresh checker.
     try:
         result = ReaderWriterCompatibilityChecker().get_compatibility(parse(reader), parse(writer))
@@ -53,8 +56,8 @@ def reader_writer_problems(reader: str, writer: str) -> list[str]:
     kinds = ", ".join(sorted({kind.name.upper() for kind in result.incompatibilities}))
     locations = ", ".join(sorted(result.locations))
     return [
-        f"{{errorType:'{kinds}', description:'The reader schema cannot read data of the writer schema "
-        f"at path {locations}: {message}', additionalInfo:'{message}'}}"
+        f"{{errorType:'{kinds}', description:'The {roles[0]} schema (reader) cannot read data written with "
+        f"the {roles[1]} schema (writer) at path {locations}: {message}', additionalInfo:'{message}'}}"
         for message in sorted(result.messages)
     ]
 
@@ -73,20 +76,12 @@ def check(level: str, candidate: str, existing: Sequence[Version]) -> list[str]:
     for old in reversed(targets):
         problems: list[str] = []
         if base in ("BACKWARD", "FULL"):  # the new schema reads old data
-            problems += _roles(reader_writer_problems(candidate, old.schema), reader="new", writer="old")
+            problems += reader_writer_problems(candidate, old.schema, roles=("new", "old"))
         if base in ("FORWARD", "FULL"):  # old readers read new data
-            problems += _roles(reader_writer_problems(old.schema, candidate), reader="old", writer="new")
+            problems += reader_writer_problems(old.schema, candidate, roles=("old", "new"))
         if problems:
             reasons += [*problems, f"{{oldSchemaVersion: {old.version}}}", f"{{oldSchema: '{old.schema}'}}"]
     if reasons:
         reasons.append(f"{{compatibility: '{level}'}}")
     return reasons
 
-
-def _roles(problems: list[str], *, reader: str, writer: str) -> list[str]:
-    return [
-        p.replace("The reader schema", f"The {reader} schema (reader)", 1).replace(
-            "the writer schema", f"the {writer} schema (writer)", 1
-        )
-        for p in problems
-    ]

@@ -44,9 +44,10 @@ def test_register_is_idempotent_and_ids_are_shared_across_subjects(
     assert SchemaRegistryClient({"url": registry.url}).register_schema(subject, spaced) == first
     assert client.get_versions(subject) == [1]
     assert client.register_schema(subject + "-other", V1) == first
-    assert sorted(client.get_subjects_by_schema_id(first)) == sorted([subject, subject + "-other"])
-    assert sorted((v.subject, v.version) for v in client.get_schema_versions(first)) == \
-        sorted([(subject, 1), (subject + "-other", 1)])
+    # The session registry is shared, so other tests' subjects may hold the same schema too.
+    assert {subject, subject + "-other"} <= set(client.get_subjects_by_schema_id(first))
+    mine = [(v.subject, v.version) for v in client.get_schema_versions(first) if v.subject.startswith(subject)]
+    assert sorted(mine) == sorted([(subject, 1), (subject + "-other", 1)])
     assert client.get_subjects_by_schema_id(first, subject_name=subject) == [subject]
     # The stored text is the canonical form: compact JSON, the same whatever was sent.
     stored = client.get_schema(first).schema_str
