@@ -17,7 +17,7 @@ from werkzeug.routing import BaseConverter
 
 from fraudpipe.config import SchemaRegistryConfig
 from fraudpipe.registry import codes
-from fraudpipe.registry.service import LATEST, Registry, SchemaRequest, parse_version
+from fraudpipe.registry.service import Registry, SchemaRequest, parse_version
 from fraudpipe.registry.storage import RegistryStorage, StoredVersion
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -276,6 +276,3 @@ def _compatibility_reply(reasons: list[str]) -> Response:
     if _flag("verbose"):
         body["messages"] = reasons
     return reply(body)
-
-
-__all__ = ["create_app", "LATEST"]
