@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -27,6 +28,11 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error_response(status: int, message: str) -> Response:
     return _json({"error_code": status, "message": message}, status)
+
+
+def _location(name: str) -> str:
+    # headers are latin-1 on the wire: percent-encode whatever the name holds
+    return f"/connectors/{quote(name, safe='')}"
 
 
 def _flag(name: str) -> bool:
@@ -49,7 +55,7 @@ def _body() -> Any:
         raise ConnectError("request body is empty: a JSON document is needed", http_status=400)
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ConnectError(f"request body is not valid JSON: {exc}", http_status=400) from exc
 
 
@@ -103,7 +109,7 @@ def create_app(worker: Worker) -> Flask:
         if not isinstance(name, str):
             raise ConnectError("Connector name is null or not a string", http_status=400)
         worker.put(name, config, create_only=True)
-        return _json(worker.info(name), 201, {"Location": f"/connectors/{name}"})
+        return _json(worker.info(name), 201, {"Location": _location(name)})
 
     @app.get("/connectors/<name>")
     def info(name: str) -> Response:
@@ -116,7 +122,7 @@ def create_app(worker: Worker) -> Flask:
     @app.put("/connectors/<name>/config")
     def put_config(name: str) -> Response:
         created = worker.put(name, normalize_config(_body()), create_only=False)
-        return _json(worker.info(name), 201 if created else 200, {"Location": f"/connectors/{name}"} if created else None)
+        return _json(worker.info(name), 201 if created else 200, {"Location": _location(name)} if created else None)
 
     @app.get("/connectors/<name>/status")
     def status(name: str) -> Response:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from fraudpipe.broker import ensure_topics
 from fraudpipe.connect.converters import RegistryUnavailableError, make_converter
 from fraudpipe.connect.plugin import TOLERANCE_ALL, BadRecordError, SinkPlugin, SinkRecord, converter_settings
 from fraudpipe.errors import ConnectError, FraudpipeError, SerializationError, StoreError
@@ -92,6 +93,8 @@ class SinkTask(threading.Thread):
             self._key = make_converter(self._config["key.converter"], converter_settings(self._config, "key.converter"))
             self._value = make_converter(self._config["value.converter"], converter_settings(self._config, "value.converter"))
             if self._dlq_topic:
+                # the real worker creates its DLQ topic too; 1 partition keeps dead letters in order
+                ensure_topics(self._settings.bootstrap_servers, {self._dlq_topic: 1})
                 self._producer = Producer({"bootstrap.servers": self._settings.bootstrap_servers, "linger.ms": 5,
                                            "acks": "all", "enable.idempotence": False})
             consumer = self._subscribe()

@@ -46,6 +46,10 @@ def check_name(name: Any) -> str:
     """A connector name Connect would accept (and that fits in a URL path segment)."""
     if not isinstance(name, str) or not name.strip():
         raise ConnectError("Connector name is null or empty", http_status=400)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConnectError("Connector name is not valid UTF-8 text", http_status=400) from None
     if _BAD_NAME.search(name) or len(name) > 240:
         raise ConnectError("Connector name contains illegal characters (control characters, '/' or '\\') or is too long",
                            http_status=400)

@@ -153,13 +153,28 @@ def test_validate_reports_bad_and_unknown_keys(connect_worker: ConnectServer, to
     _error(mismatch, 400)
 
 
-def test_failed_connector_config_is_reported_and_recovers(connect_worker: ConnectServer, topic: str, tmp_path: Path,
-                                                          connector_name: str, registry) -> None:
-    """A sink whose table is missing (auto.create=false) fails its task with a trace; restart after fixing works."""
-    url = connect_worker.url
-    db = tmp_path / "empty.db"
+def test_a_non_retriable_store_error_fails_the_task_and_restart_only_failed_recovers(
+        connect_worker: ConnectServer, broker, topic: str, tmp_path: Path, connector_name: str, registry) -> None:
+    """The table is missing (auto.create=false): FAILED with the trace; create it, restart failed tasks, rows land."""
+    from fraudpipe import contracts
+    from fraudpipe.store.sqlite import SqliteStore
+    from tests.fixtures.connect import produce_transactions, register_schema, table_ids, transaction
+
+    url, db = connect_worker.url, tmp_path / "late.db"
+    schema_id = register_schema(registry.url, contracts.value_subject(topic), contracts.transaction_schema_str(1))
     config = sqlite_sink_config(topic=topic, db=db, registry_url=registry.url)
     assert requests.put(f"{url}/connectors/{connector_name}/config", json=config, timeout=30).status_code == 201
+    produce_transactions(broker.bootstrap_servers, topic, schema_id, [transaction(i, run="late") for i in range(10)])
+
+    def task_failed() -> dict | None:
+        status = requests.get(f"{url}/connectors/{connector_name}/status", timeout=10).json()
+        return status if status["tasks"] and status["tasks"][0]["state"] == "FAILED" else None
+
+    status = wait_for(task_failed, what="task FAILED on the missing table")
+    assert "auto.create is disabled" in status["tasks"][0]["trace"]
+    SqliteStore(db).close()  # the operator fixes the cause
+    restarted = requests.post(f"{url}/connectors/{connector_name}/restart?includeTasks=true&onlyFailed=TRUE", timeout=60)
+    assert restarted.status_code == 202 and restarted.json()["tasks"][0]["state"] == "RESTARTING"
     wait_running(url, connector_name)
+    wait_for(lambda: len(table_ids(db)) == 10, what="rows after the restart")
     assert requests.delete(f"{url}/connectors/{connector_name}", timeout=60).status_code == 204
-    assert wait_for(lambda: requests.get(f"{url}/connectors/{connector_name}", timeout=10).status_code == 404)
