@@ -21,7 +21,7 @@ from fraudpipe.contracts import (
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
-from fraudpipe.store.base import MODEL_NAME, Row, Store, bounded, day_of
+from fraudpipe.store.base import METRIC_COUNTERS, MODEL_NAME, Row, Store, bounded, day_of, days_between
 from fraudpipe.store.cql import TableSpec, table_specs
 
 SQLITE_TYPES = {
@@ -148,6 +148,7 @@ class SqliteStore(Store):
         min_score: float | None = None,
         after: tuple[int, str] | None = None,
     ) -> list[dict[str, Any]]:
+        limit = bounded(limit)
         extra = ""
         if after is not None:
             # window_start <= after's keeps the index range tight; the residual OR drops the
@@ -156,16 +157,24 @@ class SqliteStore(Store):
             extra += " AND (window_start < ? OR sender_account > ?)"
         if min_score is not None:
             extra += " AND score >= ?"
-        params: list[Any] = [day_of(since_ms), day_of(until_ms), since_ms, until_ms]
-        if after is not None:
-            params += [after[0], after[1]]
-        if min_score is not None:
-            params.append(min_score)
-        return self._query(
-            f"SELECT * FROM {ALERTS_TABLE} WHERE day BETWEEN ? AND ? AND window_start >= ? AND window_start < ?"
-            f"{extra} ORDER BY day DESC, window_start DESC, sender_account LIMIT ?",
-            [*params, bounded(limit)],
-        )
+        found: list[dict[str, Any]] = []
+        # One day bucket at a time, newest first, as Cassandra reads its partitions: within a
+        # day the primary key's order (window_start DESC, sender_account) is the result order,
+        # so SQLite walks the index and stops at the limit instead of sorting the whole range.
+        for day in days_between(since_ms, until_ms) if since_ms < until_ms else []:
+            params: list[Any] = [day, since_ms, until_ms]
+            if after is not None:
+                params += [after[0], after[1]]
+            if min_score is not None:
+                params.append(min_score)
+            found += self._query(
+                f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ?"
+                f"{extra} ORDER BY window_start DESC, sender_account LIMIT ?",
+                [*params, limit - len(found)],
+            )
+            if len(found) >= limit:
+                break
+        return found
 
     def alerts_for_sender(self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100) -> list[dict[str, Any]]:
         return self._query(
@@ -199,6 +208,15 @@ class SqliteStore(Store):
     def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
         return self._query(
             f"SELECT * FROM {METRICS_TABLE} WHERE day BETWEEN ? AND ? AND minute >= ? AND minute < ?",
+            [day_of(since_ms), day_of(until_ms), since_ms, until_ms],
+        )
+
+    def metrics_by_minute(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        """As the port's, summed in SQL: a day holds ~40k (minute, batch) rows at a 2 s trigger."""
+        sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in METRIC_COUNTERS)
+        return self._query(
+            f"SELECT minute, {sums}, COALESCE(MAX(latency_ms_max), 0) AS latency_ms_max FROM {METRICS_TABLE} "
+            "WHERE day BETWEEN ? AND ? AND minute >= ? AND minute < ? GROUP BY minute ORDER BY minute",
             [day_of(since_ms), day_of(until_ms), since_ms, until_ms],
         )
 

@@ -132,6 +132,16 @@ def test_metrics_replayed_batch_does_not_double(store: Store):
     assert store.metrics_by_minute(since_ms=T0 + MINUTE, until_ms=T0 + 2 * MINUTE) == []
 
 
+def test_metrics_by_minute_agrees_with_the_port_definition(store: Store):
+    # adapters may sum in the database; the result must equal the port's own summing of metric_rows
+    rows = [{"minute": T0 + m * MINUTE, "batch_id": b, "transactions": 10 * m + b, "late_records": b % 2,
+             "latency_ms_sum": 100 * b, "latency_ms_max": 50 * b} for m in range(3) for b in range(4)]
+    store.upsert_metrics(rows + [{"minute": T0 + 3 * MINUTE, "batch_id": 0}])  # a row with counters unset
+    since, until = T0 - MINUTE, T0 + 10 * MINUTE
+    assert store.metrics_by_minute(since_ms=since, until_ms=until) == Store.metrics_by_minute(store, since_ms=since, until_ms=until)
+    assert len(store.metrics_by_minute(since_ms=since, until_ms=until)) == 4
+
+
 def test_labels(store: Store):
     labels = [
         {"transaction_id": f"tx-{i}", "pattern": "card_testing", "sender_account": "s1", "event_time": T0, "labeled_at": T0 + i}
