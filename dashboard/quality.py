@@ -97,17 +97,21 @@ def quality(store: Store, *, label_limit: int) -> dict[str, Any]:
         result = score_quality([], set(), [])
         return {**result, "span": None, "labels_considered": 0, "alerts_truncated": False}
     windows = {window_of(label) for label in labels}
-    by_sender: dict[str, list[int]] = defaultdict(list)
-    for sender, start in windows:
-        by_sender[sender].append(start)
-    detected: set[Window] = set()
-    for sender, starts in by_sender.items():  # one partition per sender
-        alerts = store.alerts_for_sender(sender=sender, since_ms=min(starts), until_ms=max(starts) + 1, limit=MAX_LIMIT)
-        detected |= {(sender, a["window_start"]) for a in alerts} & windows
     since = min(start for _, start in windows)
     until = max(start for _, start in windows) + MINUTE_MS
     span_rows = store.latest_alerts(since_ms=since, until_ms=until, limit=MAX_LIMIT)
-    result = score_quality(labels, detected, [(a["sender_account"], a["window_start"]) for a in span_rows])
+    span = [(a["sender_account"], a["window_start"]) for a in span_rows]
+    if len(span_rows) < MAX_LIMIT:
+        detected = set(span) & windows  # the span holds every alert of every labelled window
+    else:
+        detected = set()
+        by_sender: dict[str, list[int]] = defaultdict(list)
+        for sender, start in windows:
+            by_sender[sender].append(start)
+        for sender, starts in by_sender.items():  # one partition per sender
+            alerts = store.alerts_for_sender(sender=sender, since_ms=min(starts), until_ms=max(starts) + 1, limit=MAX_LIMIT)
+            detected |= {(sender, a["window_start"]) for a in alerts} & windows
+    result = score_quality(labels, detected, span)
     return {
         **result,
         "span": {"since": since, "until": until},

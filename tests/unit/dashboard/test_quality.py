@@ -37,3 +37,24 @@ def test_precision_recall_per_pattern():
 def test_no_labels_means_unknown_not_zero():
     result = score_quality([], set(), [("a", 0)])
     assert result["overall"]["precision"] == 0.0 and result["overall"]["recall"] is None and result["patterns"] == []
+
+
+def test_detection_is_the_same_when_the_span_holds_more_alerts_than_one_read(tmp_path):
+    """Past MAX_LIMIT alerts in the labels' span, detection falls back to per-sender reads."""
+    from dashboard.quality import quality
+    from fraudpipe.store.base import MAX_LIMIT
+    from fraudpipe.store.sqlite import SqliteStore
+    from tests.fixtures.dashboard import alert
+
+    store = SqliteStore(tmp_path / "q.db")
+    t0 = 1_795_000_000_000 - 1_795_000_000_000 % M
+    store.upsert_labels([{"transaction_id": "a", "pattern": "p", "sender_account": "old", "event_time": t0 + 5, "labeled_at": t0},
+                         {"transaction_id": "b", "pattern": "p", "sender_account": "new", "event_time": t0 + 9 * M, "labeled_at": t0}])
+    store.upsert_alerts([alert("old", t0, score=2.0)])
+    small = quality(store, label_limit=100)
+    assert small["overall"]["detected"] == 1 and not small["alerts_truncated"]
+    # many newer alerts push the old one out of the single span read
+    store.upsert_alerts([alert(f"noise-{i}", t0 + (1 + i % 8) * M, score=1.0) for i in range(MAX_LIMIT + 5)])
+    big = quality(store, label_limit=100)
+    assert big["alerts_truncated"] and big["overall"]["detected"] == 1 and big["overall"]["recall"] == 0.5
+    store.close()
