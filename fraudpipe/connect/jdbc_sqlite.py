@@ -65,6 +65,9 @@ def sql_value(value: Any) -> Any:
     return str(value)
 
 
+_PLAIN = frozenset({str, int, float, bytes, type(None)})
+
+
 def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -97,6 +100,7 @@ class JdbcSqliteWriter(SinkWriter):
         self._delete = values["delete.enabled"]
         self._plans: dict[tuple[str, tuple[str, ...]], TablePlan] = {}
         self._columns: dict[str, list[str]] = {}
+        self._tables: dict[str, str] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -131,20 +135,24 @@ class JdbcSqliteWriter(SinkWriter):
         return ()
 
     def prepare(self, record: SinkRecord) -> Sequence[tuple[Any, tuple[Any, ...]]]:
-        table = self._format.replace("${topic}", record.topic)
+        # the hot path of the sink (once per record): keep it to lookups and one comprehension
+        table = self._tables.get(record.topic)
+        if table is None:
+            table = self._tables[record.topic] = self._format.replace("${topic}", record.topic)
         value = record.value
-        if value is None:
-            if self._delete:
+        if type(value) is not dict:
+            if value is None and self._delete:
                 plan = self._delete_plan(table, record)
                 return [(plan, self._key_values(record, list(plan.extra_pk)))]
-            raise BadRecordError(f"{table}: null value (tombstone) and delete.enabled=false")
-        if not isinstance(value, dict):
+            if value is None:
+                raise BadRecordError(f"{table}: null value (tombstone) and delete.enabled=false")
             raise BadRecordError(f"{table}: a struct value is needed, got {type(value).__name__}")
         plan = self._plans.get((table, tuple(value)))
         if plan is None:
             plan = self._plan(table, record)
+        plain = _PLAIN
         try:
-            row = tuple([sql_value(value[name]) for name in plan.fields])
+            row = tuple([v if type(v) in plain else sql_value(v) for v in map(value.__getitem__, plan.fields)])
         except KeyError as exc:
             raise BadRecordError(f"{table}: record has no field {exc}") from None
         if plan.extra_pk:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 from fraudpipe.connect.configdef import BOOLEAN, CLASS, INT, LIST, LONG, NO_DEFAULT, ConfigDef, ConfigKey, Validation
 from fraudpipe.connect.converters import converter_problem
@@ -27,9 +26,8 @@ class BadRecordError(ConnectError):
         super().__init__(message, http_status=400)
 
 
-@dataclass(frozen=True)
-class SinkRecord:
-    """A consumed record after its key and value went through the converters."""
+class SinkRecord(NamedTuple):
+    """A consumed record after its key and value went through the converters (a tuple: built per record)."""
 
     topic: str
     partition: int

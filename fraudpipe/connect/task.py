@@ -90,8 +90,10 @@ class SinkTask(threading.Thread):
         consumer = writer = None
         try:
             writer = self._plugin.open_writer(self._values, self._config)
-            self._key = make_converter(self._config["key.converter"], converter_settings(self._config, "key.converter"))
-            self._value = make_converter(self._config["value.converter"], converter_settings(self._config, "value.converter"))
+            self._key = self._resilient(make_converter(self._config["key.converter"],
+                                                       converter_settings(self._config, "key.converter")))
+            self._value = self._resilient(make_converter(self._config["value.converter"],
+                                                         converter_settings(self._config, "value.converter")))
             if self._dlq_topic:
                 # the real worker creates its DLQ topic too; 1 partition keeps dead letters in order
                 ensure_topics(self._settings.bootstrap_servers, {self._dlq_topic: 1})
@@ -113,6 +115,7 @@ class SinkTask(threading.Thread):
                         closer()
                 except Exception as exc:  # best effort on the way out; the state is already reported
                     log.warning("connector %s task %d: close failed: %s", self.connector, self.task_id, exc)
+            self._producer = None  # librdkafka handles go with the thread, not with a later GC
 
     def _subscribe(self) -> Consumer:
         consumer = Consumer({
@@ -167,11 +170,11 @@ class SinkTask(threading.Thread):
             offsets[(topic, partition)] = offset + 1
             stage = KEY_CONVERTER
             try:
-                key = self._retrying(key_converter, message.key())
+                key = key_converter(message.key())
                 stage = VALUE_CONVERTER
-                value = self._retrying(value_converter, message.value())
+                value = value_converter(message.value())
                 stage = TASK_PUT
-                rows.extend(prepare(SinkRecord(topic, partition, offset, key, value, message.timestamp()[1])))
+                rows += prepare(SinkRecord(topic, partition, offset, key, value, message.timestamp()[1]))
             except (_Stopping, StoreError):
                 raise
             except Exception as exc:  # converter and mapping errors are per record: tolerance decides
@@ -237,6 +240,16 @@ class SinkTask(threading.Thread):
             log.warning("connector %s: offset commit failed, records will be replayed: %s", self.connector, exc)
             return
         self._on_offsets(offsets)
+
+    def _resilient(self, converter: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """The converter, waiting out an unreachable registry (not the record's fault) instead of dead-lettering."""
+        def convert(data: Any) -> Any:
+            try:
+                return converter(data)
+            except RegistryUnavailableError:
+                return self._retrying(converter, data)
+
+        return convert
 
     def _retrying(self, call: Callable[[Any], Any], argument: Any) -> Any:
         """Call, backing off and retrying on retriable store/registry errors until success or stop."""
