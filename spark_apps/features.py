@@ -13,7 +13,7 @@ from typing import Final, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from fraudpipe.contracts import FAILED_STATUSES
+from fraudpipe.contracts import FAILED_STATUSES, TRANSFER_TYPES
 
 WINDOW_DURATION: Final = "1 minute"
 WINDOW_MS: Final = 60_000
@@ -34,19 +34,17 @@ FEATURE_NAMES: Final = (
     "small_amount_count",
     "avg_amount_minor",
     "failed_ratio",
+    "distinct_types",
+    "transfer_count",
 )
 
 OUTPUT_COLUMNS: Final = KEY_COLUMNS + FEATURE_NAMES
 
-# Features in the alerts tables' own columns; the rest travel in the `features` JSON.
-INTEGER_FEATURES: Final = (
-    "tx_count",
-    "total_amount_minor",
-    "failed_count",
-    "distinct_receivers",
-    "max_amount_minor",
-    "small_amount_count",
-)
+# Features the alerts tables have their own columns for; the rest travel in `features` JSON.
+TABLE_FEATURES: Final = ("tx_count", "total_amount_minor", "failed_count", "distinct_receivers", "max_amount_minor")
+
+# Integer-valued features (the others are means and ratios).
+INTEGER_FEATURES: Final = tuple(n for n in FEATURE_NAMES if n not in ("avg_amount_minor", "failed_ratio"))
 
 
 def feature_aggregations() -> list[Column]:
@@ -63,14 +61,18 @@ def feature_aggregations() -> list[Column]:
         F.sum(small).alias("small_amount_count"),
         F.avg(F.col("amount_minor").cast("double")).alias("avg_amount_minor"),
         F.avg(failed.cast("double")).alias("failed_ratio"),
+        # A busy genuine sender mixes purchases, transfers and withdrawals in a minute; a
+        # scripted burst repeats one or two types, so the mix separates the two at equal volume.
+        F.size(F.collect_set("transaction_type")).cast("long").alias("distinct_types"),
+        F.sum(F.col("transaction_type").isin(sorted(TRANSFER_TYPES)).cast("long")).alias("transfer_count"),
     ]
 
 
 def window_features(transactions: DataFrame, *, extra_aggregations: Sequence[Column] = ()) -> DataFrame:
     """Per sender and 1-minute event-time window: KEY_COLUMNS + FEATURE_NAMES.
 
-    `transactions` needs sender_account, receiver_account, amount_minor, status (string)
-    and event_time (TimestampType). `extra_aggregations` are appended after the features
+    `transactions` needs sender_account, receiver_account, amount_minor, status and
+    transaction_type (strings) and event_time (TimestampType). `extra_aggregations` are appended after the features
     (training uses it to carry window labels along without a second shuffle).
     """
     grouped = transactions.groupBy(
