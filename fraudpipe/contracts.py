@@ -52,6 +52,8 @@ ALL_TABLES: Final = (
 
 # Status symbols that count as a failed transaction in window features.
 FAILED_STATUSES: Final = frozenset({"DECLINED", "FAILED"})
+# Transaction types that move money to another account (mule and takeover fraud use them).
+TRANSFER_TYPES: Final = frozenset({"TRANSFER"})
 
 # The field schema v2 adds; v2 is derived from schema.avsc so the schema has one source.
 V2_EXTRA_FIELDS: Final = (
