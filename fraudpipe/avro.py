@@ -26,7 +26,7 @@ def parse_schema(schema: str | Mapping[str, Any]) -> Schema:
     """Parse an Avro schema given as JSON text or a dict, with a SchemaError on failure."""
     try:
         as_dict = json.loads(schema) if isinstance(schema, str) else dict(schema)
-        return fastavro.parse_schema(as_dict, _write_hint=False)
+        return fastavro.parse_schema(as_dict)
     except (ValueError, TypeError, KeyError, fastavro.schema.SchemaParseException) as exc:
         raise SchemaError(f"invalid Avro schema: {exc}") from exc
 
