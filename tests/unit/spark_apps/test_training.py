@@ -1,0 +1,67 @@
+"""The training job end to end on a small generated dataset, with the shared SparkSession."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fraudpipe.config import Config, ModelConfig, ProducerConfig, StoreConfig
+from fraudpipe.store.sqlite import SqliteStore
+from spark_apps.features import FEATURE_NAMES
+from spark_apps.kmeans_model_training import PLOT_FILE, REPORT_FILE, run_training
+from spark_apps.model_registry import ModelRegistry, load_latest
+from spark_apps.scoring import score_windows
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("training")
+    config = Config(
+        model=ModelConfig(dir=str(root / "models"), dataset_dir=str(root / "data"), k=8, train_transactions=40_000, max_iter=10),
+        store=StoreConfig(sqlite_path=str(root / "store.db")),
+        producer=ProducerConfig(seed=3),
+    )
+    lines: list[str] = []
+    run, directory = run_training(config, progress=lines.append, spark=spark)
+    return config, run, directory, lines
+
+
+def test_a_version_is_published_whole_and_recorded(trained) -> None:
+    config, run, directory, lines = trained
+    assert load_latest(config.path(config.model.dir)) == run.metadata
+    assert ModelRegistry(config.path(config.model.dir)).versions() == [run.metadata.version]
+    assert {p.name for p in directory.iterdir()} == {"spark_model", "metadata.json", REPORT_FILE, PLOT_FILE}
+    assert (directory / PLOT_FILE).read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((directory / REPORT_FILE).read_text())
+    assert report["windows"] == run.metadata.data_range["test_windows"] > 0
+    assert -1.0 <= report["silhouette"] <= 1.0
+    with SqliteStore(config.path(config.store.sqlite_path)) as store:
+        row = store.latest_model()
+    assert row["version"] == run.metadata.version and json.loads(row["metrics"])["window"] == report["window"]
+    assert any("fitting KMeans" in line for line in lines)  # progress was reported
+
+
+def test_metadata_describes_the_run(trained) -> None:
+    config, run, _directory, _lines = trained
+    meta = run.metadata
+    assert meta.feature_names == FEATURE_NAMES and len(meta.centroids) == 8
+    assert meta.data_range["transactions"] == 40_000 and meta.data_range["labelled"] is True
+    assert meta.params["k"] == 8 and meta.params["fraud_cluster_choice"] == "labels"
+    assert meta.fraud_clusters  # labelled fraud exists, so some cluster holds it
+    assert len(meta.cluster_sizes) == 8 and meta.metrics["window"]["confusion"]["tp"] >= 0
+
+
+def test_numpy_scoring_assigns_the_clusters_spark_predicts(trained, spark) -> None:
+    from pyspark.ml import PipelineModel
+
+    _config, run, directory, _lines = trained
+    test = run.test_windows
+    model = PipelineModel.load(str(directory / "spark_model"))
+    predicted = model.transform(spark.createDataFrame(test[list(FEATURE_NAMES)].astype(float)))
+    spark_clusters = np.array([r["cluster"] for r in predicted.select("cluster").collect()])
+    numpy_clusters = score_windows(test[list(FEATURE_NAMES)], run.metadata)["cluster"].to_numpy()
+    assert (spark_clusters == numpy_clusters).mean() > 0.999  # float ties aside, identical
