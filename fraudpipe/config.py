@@ -185,18 +185,19 @@ class ModelConfig:
     """`fraudpipe train`: KMeans parameters, the evaluation split and where versions live."""
 
     dir: str = ".fraudpipe/models"
-    k: int = 8
+    k: int = 32
     seed: int = 7
-    train_transactions: int = 300000
+    train_transactions: int = 1000000
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
     max_iter: int = 30
     train_fraction: float = 0.8  # of the windows; the rest is the held-out evaluation split
     # fed through log1p before scaling: counts and amounts are heavy-tailed
     log_features: tuple[str, ...] = (
         "tx_count", "total_amount_minor", "failed_count", "distinct_receivers",
-        "max_amount_minor", "small_amount_count", "avg_amount_minor",
+        "max_amount_minor", "small_amount_count", "avg_amount_minor", "transfer_count",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
+    fraud_weight: float = 100.0  # weight of a labelled fraud window in the KMeans fit
     plot_points: int = 20000  # normal windows sampled into the cluster plot
 
     def __post_init__(self) -> None:
