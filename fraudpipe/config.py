@@ -113,6 +113,9 @@ class TrafficConfig:
 
     merchants: int = 2000
     activity_skew: float = 1.1
+    # A person makes a few card transactions a minute at most: the Zipf skew is capped at
+    # this expected background rate per account (0 = uncapped); bursts come on top.
+    max_account_tx_per_minute: float = 2.5
     type_mix: dict[str, float] = field(default_factory=lambda: types.MappingProxyType(
         {"PURCHASE": 0.6, "PAYMENT": 0.15, "TRANSFER": 0.15, "WITHDRAWAL": 0.08, "OTHER": 0.02}))
     amounts: dict[str, AmountConfig] = field(default_factory=lambda: types.MappingProxyType({

@@ -150,7 +150,7 @@ class TransactionGenerator:
         self.seed = config.seed if seed is None else seed
         self.start_ms = int(start_ms if start_ms is not None else (config.start_ms or now_ms()))
         self.rng = np.random.default_rng(self.seed)
-        self.population = Population(config, self.rng)
+        self.population = Population(config, self.rng, event_rate=self.event_rate)
         self.shapes = build_shapes(config.patterns, config.bursts)
         self.pattern_names = tuple(config.patterns)
         self.label_delay_ms = int(config.label_delay_seconds * 1000)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from fraudpipe import contracts
@@ -92,31 +94,79 @@ def _cdf(weights: np.ndarray) -> np.ndarray:
     return cdf / cdf[-1]
 
 
-def _zipf_cdf(rng: np.random.Generator, n: int, skew: float) -> np.ndarray:
-    """CDF of Zipf(skew) weights over n items in a random order (so id 0 is not the busiest)."""
+def _zipf_weights(rng: np.random.Generator, n: int, skew: float) -> np.ndarray:
+    """Zipf(skew) shares (summing to 1) over n items in a random order (so id 0 is not the busiest)."""
     weights = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** skew
-    return _cdf(weights[rng.permutation(n)])
+    return (weights / weights.sum())[rng.permutation(n)]
+
+
+def _zipf_cdf(rng: np.random.Generator, n: int, skew: float) -> np.ndarray:
+    return _cdf(_zipf_weights(rng, n, skew))
+
+
+def cap_shares(shares: np.ndarray, cap: float) -> np.ndarray:
+    """Shares (summing to 1) with none above `cap`, the excess spread over the others in proportion.
+
+    Water-filling: the m largest are set to the cap and the rest scaled by (1 - m*cap) / rest,
+    with the smallest m for which the largest scaled one stays under the cap. The order of the
+    uncapped shares (the skew) is kept. Needs len(shares) * cap >= 1.
+    """
+    if cap * len(shares) < 1.0 - 1e-12:
+        raise ConfigError(f"cannot cap {len(shares)} shares at {cap}: they would sum to less than 1")
+    ranked = np.sort(shares)[::-1]
+    rest = np.cumsum(ranked[::-1])[::-1]  # rest[m] = sum of all but the m largest
+    m = np.arange(len(ranked))
+    scale = np.divide(1.0 - m * cap, rest, out=np.zeros(len(ranked)), where=rest > 0)
+    first = int(np.argmax(ranked * scale <= cap * (1 + 1e-12)))
+    return np.minimum(shares * scale[first], cap)
+
+
+def population_size(accounts: int, *, tx_per_minute: float, max_account_tx_per_minute: float) -> int:
+    """`accounts`, widened when it is too small to keep every account under the per-minute cap.
+
+    With half again the bare minimum, the cap binds only on the busiest accounts and the
+    Zipf skew still shows below it.
+    """
+    if max_account_tx_per_minute <= 0:
+        return accounts
+    return max(accounts, math.ceil(1.5 * tx_per_minute / max_account_tx_per_minute))
 
 
 @dataclass
 class Population:
-    """Accounts with skewed activity, merchants with skewed popularity, ATMs and the type mix."""
+    """Accounts with skewed activity, merchants with skewed popularity, ATMs and the type mix.
+
+    `accounts` is config.accounts, or more when the event rate needs more people to keep every
+    account's expected background rate under traffic.max_account_tx_per_minute.
+    """
 
     config: ProducerConfig
     rng: np.random.Generator
+    # Transactions per event-time second the stream runs at (default: config.event_rate);
+    # with the per-account cap it fixes how busy the busiest account may be.
+    event_rate: float | None = None
 
     def __post_init__(self) -> None:
         traffic: TrafficConfig = self.config.traffic
         _check_positive("producer.accounts", self.config.accounts)
         _check_positive("producer.traffic.merchants", traffic.merchants)
-        if self.config.accounts > 10**ID_DIGITS or traffic.merchants > 10**ID_DIGITS:
+        if traffic.max_account_tx_per_minute < 0:
+            raise ConfigError(f"producer.traffic.max_account_tx_per_minute must be >= 0, got {traffic.max_account_tx_per_minute}")
+        tx_per_minute = 60.0 * (self.event_rate or self.config.event_rate)
+        self.accounts = population_size(self.config.accounts, tx_per_minute=tx_per_minute,
+                                        max_account_tx_per_minute=traffic.max_account_tx_per_minute)
+        if self.accounts > 10**ID_DIGITS or traffic.merchants > 10**ID_DIGITS:
             raise ConfigError(f"producer.accounts and producer.traffic.merchants must be at most {10**ID_DIGITS}")
         for name in traffic.type_mix:
             _check_symbol(f"producer.traffic.type_mix.{name}", name, TYPES)
         missing = [name for name in traffic.type_mix if name not in traffic.amounts]
         if missing:
             raise ConfigError(f"producer.traffic.amounts has no entry for {missing[0]} (used in type_mix)")
-        self.account_cdf = _zipf_cdf(self.rng, self.config.accounts, traffic.activity_skew)
+        shares = _zipf_weights(self.rng, self.accounts, traffic.activity_skew)
+        if traffic.max_account_tx_per_minute > 0:
+            shares = cap_shares(shares, traffic.max_account_tx_per_minute / tx_per_minute)
+        self.account_shares = shares
+        self.account_cdf = _cdf(shares)
         self.merchant_cdf = _zipf_cdf(self.rng, traffic.merchants, 1.0)
         self.atms = max(1, traffic.merchants // 4)
         self.type_codes = np.array([TYPES.index(name) for name in traffic.type_mix], dtype=np.uint8)
@@ -131,7 +181,7 @@ class Population:
         return np.searchsorted(self.account_cdf, self.rng.random(n), side="right").astype(np.int64)
 
     def uniform_accounts(self, n: int) -> np.ndarray:
-        return self.rng.integers(0, self.config.accounts, n, dtype=np.int64)
+        return self.rng.integers(0, self.accounts, n, dtype=np.int64)
 
     def receivers(self, kind: int, n: int) -> np.ndarray:
         """n receiver indexes of one kind (merchants by popularity, accounts and ATMs uniformly)."""

@@ -11,6 +11,7 @@ from fraudpipe import contracts
 from fraudpipe.config import BurstConfig, ProducerConfig, load_config
 from fraudpipe.errors import ConfigError
 from producer.generator import MINUTE_MS, TransactionGenerator
+from producer.traffic import Population, cap_shares
 
 START = 1_700_000_000_000  # a fixed simulated start, so streams are reproducible
 N = 200_000
@@ -183,3 +184,36 @@ def test_a_custom_pattern_gets_labelled_with_its_config_name():
     _, labels, _ = generate(config, 20_000)
     assert {label["pattern"] for label in labels} == {"night_owl"}
     assert len(labels) == pytest.approx(200, abs=3)
+
+
+def test_cap_shares_keeps_the_skew_under_the_cap():
+    shares = np.array([0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+    capped = cap_shares(shares, 0.25)
+    assert capped.sum() == pytest.approx(1.0)
+    assert capped.max() == pytest.approx(0.25)
+    # the two above the cap sit at it; the rest grow in proportion, so their order holds
+    assert capped[0] == capped[1] == pytest.approx(0.25)
+    assert capped[2:] == pytest.approx(shares[2:] * 0.5 / 0.3)
+    with pytest.raises(ConfigError):
+        cap_shares(shares, 0.1)
+
+
+def test_no_account_is_busier_than_a_person_and_the_population_widens_for_fast_streams():
+    config = ProducerConfig()
+    cap = config.traffic.max_account_tx_per_minute
+    pop = Population(config, np.random.default_rng(0))
+    assert pop.accounts == config.accounts
+    assert pop.account_shares.max() * config.event_rate * 60 == pytest.approx(cap)
+    assert pop.account_shares.max() > 10 * pop.account_shares.min()  # still skewed below the cap
+    fast = Population(config, np.random.default_rng(0), event_rate=2000.0)  # 120k tx/min
+    assert fast.accounts >= 120_000 / cap
+    assert fast.account_shares.max() * 120_000 == pytest.approx(cap)
+
+
+def test_background_windows_stay_human_and_bursts_stay_busy(stream):
+    records, labels, _ = stream
+    labelled = {label["transaction_id"] for label in labels}
+    sizes = [len(rows) for rows in windows(records).values() if not any(r["transaction_id"] in labelled for r in rows)]
+    # Poisson background at <= 2.5/min plus at most one legitimate burst (<= 18) per window
+    assert max(sizes) < 30
+    assert sum(size >= 10 for size in sizes) > 10
