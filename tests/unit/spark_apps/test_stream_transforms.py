@@ -1,0 +1,94 @@
+"""The stream job's transforms on small DataFrames: window bounds, carriers, features, scoring output."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+from fraudpipe.config import Config
+from spark_apps import stream_decode as sd
+from spark_apps.fraud_detection import BatchWriter, transform_windows
+from spark_apps.stream_outputs import build_outputs
+from tests.fixtures.stream import CARD_TESTING_WINDOW, publish_model, tiny_model
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+MS = dt.timedelta(milliseconds=1)
+
+
+def tx(sender, at, amount=1000, status="APPROVED", receiver="R1", kind=sd.KIND_TRANSACTION):
+    return {"transaction_id": f"{sender}-{at}", "event_time": at, "sender_account": sender, "receiver_account": receiver,
+            "amount_minor": amount, "currency": "USD", "transaction_type": "PURCHASE", "status": status,
+            "channel": "ONLINE", sd.KIND_COLUMN: kind}
+
+
+@pytest.fixture()
+def windows(spark):
+    rows = [
+        tx("A", T0, 100, "DECLINED", "R1"),
+        tx("A", T0 + dt.timedelta(seconds=59) + 999 * MS, 300, "APPROVED", "R2"),
+        tx("A", T0 + dt.timedelta(minutes=1), 5000, "FAILED", "R1"),  # first instant of the next window
+        tx("B", T0 + dt.timedelta(seconds=10), 700, "APPROVED", "R1"),
+        # carriers: two late, one undecodable, all in the first window of no sender
+        tx(None, T0 + MS, 999, kind=sd.KIND_LATE),
+        tx(None, T0 + MS, 999, kind=sd.KIND_LATE),
+        {**{k: None for k in tx("x", T0)}, "event_time": T0 + MS, sd.KIND_COLUMN: sd.KIND_DLQ},
+    ]
+    frame = spark.createDataFrame(pd.DataFrame(rows).astype({sd.KIND_COLUMN: "int8"}), schema=sd.spark_ddl(1))
+    result = transform_windows(frame, watermark_seconds=30).toPandas()
+    return result.sort_values(["window_start", "sender_account"], na_position="first").reset_index(drop=True)
+
+
+@pytest.mark.spark
+def test_tumbling_windows_are_one_minute_half_open_per_sender(windows):
+    real = windows[windows["sender_account"].notna()]
+    keys = [(r.sender_account, r.window_start.strftime("%H:%M:%S"), r.window_end.strftime("%H:%M:%S"))
+            for r in real.itertuples()]
+    assert keys == [("A", "12:00:00", "12:01:00"), ("B", "12:00:00", "12:01:00"), ("A", "12:01:00", "12:02:00")]
+    first = real.iloc[0]
+    assert (first.tx_count, first.total_amount_minor, first.failed_count, first.distinct_receivers,
+            first.max_amount_minor) == (2, 400, 1, 2, 300)
+
+
+@pytest.mark.spark
+def test_carriers_aggregate_apart_with_their_late_and_dlq_counts(windows):
+    carriers = windows[windows["sender_account"].isna()]
+    assert len(carriers) == 1
+    assert carriers.iloc[0].tx_count == 3 and carriers.iloc[0].total_amount_minor == 1  # 3 carried, 1 of them DLQ
+
+
+@pytest.mark.spark
+def test_outputs_flag_card_testing_with_explanation_and_count_every_record(windows):
+    card = {**{k: v for k, v in windows.iloc[1].items()}, "sender_account": "C", **CARD_TESTING_WINDOW}
+    batch = pd.concat([windows, pd.DataFrame([card])], ignore_index=True)
+    model = tiny_model("v1", fraud_first=True)
+    now = int((T0 + dt.timedelta(minutes=5)).timestamp() * 1000)
+    outputs = build_outputs(batch, model, batch_id=7, now_ms=now)
+    assert [(a["sender_account"], a["model_version"], a["cluster"]) for a in outputs.alerts] == [("C", "v1", 0)]
+    alert = outputs.alerts[0]
+    explanation = json.loads(alert["explanation"])
+    assert {e["feature"] for e in explanation} >= {"small_amount_count"}
+    small = next(e for e in explanation if e["feature"] == "small_amount_count")
+    assert small["value"] == 12 and small["normal"] == 0  # in the feature's own units
+    assert alert["latency_ms"] == now - alert["window_end"]
+    totals = {k: sum(r[k] for r in outputs.metrics) for k in ("transactions", "windows", "flagged_windows",
+                                                             "flagged_transactions", "late_records", "dlq_records")}
+    assert totals == {"transactions": 4 + 12, "windows": 4, "flagged_windows": 1, "flagged_transactions": 12,
+                      "late_records": 2, "dlq_records": 1}
+    assert {(r["minute"], r["batch_id"]) for r in outputs.metrics} == {
+        (int(T0.timestamp() * 1000), 7), (int(T0.timestamp() * 1000) + 60_000, 7)}
+    again = build_outputs(batch, model, batch_id=7, now_ms=now)  # a replay writes the same keyed rows
+    assert again.alerts == outputs.alerts and again.metrics == outputs.metrics
+
+
+def test_the_writer_picks_up_a_newer_model_on_the_next_batch(tmp_path):
+    config = Config()
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, dir=str(tmp_path)))
+    publish_model(tmp_path, tiny_model("20260101T000000000Z"))
+    writer = BatchWriter(config)
+    assert writer.model().version == "20260101T000000000Z"
+    publish_model(tmp_path, tiny_model("20260102T000000000Z", fraud_first=True))
+    assert writer.model().version == "20260102T000000000Z"
+    assert writer.model().fraud_clusters == (0,)
