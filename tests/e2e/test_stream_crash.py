@@ -1,0 +1,120 @@
+"""kill -9 of the stream driver mid-batch, restart from the checkpoint: same alerts and metrics as an uninterrupted run."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fraudpipe import contracts
+from fraudpipe.broker import ensure_topics
+from tests.e2e.test_stream_pipeline import WATERMARK_MS, assert_matches_input, run_until_settled
+from tests.fixtures.stream import publish_sentinel, publish_transactions, stored_alerts, stored_totals
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
+
+COUNT = 6000
+STABLE_ALERT_COLUMNS = ("tx_count", "total_amount_minor", "failed_count", "distinct_receivers", "max_amount_minor",
+                        "features", "score", "cluster", "model_version", "explanation", "window_end")
+
+
+def job_env(config) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "FRAUDPIPE_KAFKA__BOOTSTRAP_SERVERS": config.kafka.bootstrap_servers,
+            "FRAUDPIPE_SCHEMA_REGISTRY__URL": config.schema_registry.url,
+            "FRAUDPIPE_STORE__BACKEND": "sqlite",
+            "FRAUDPIPE_STORE__SQLITE_PATH": config.store.sqlite_path,
+            "FRAUDPIPE_MODEL__DIR": config.model.dir,
+            "FRAUDPIPE_SPARK__CHECKPOINT_DIR": config.spark.checkpoint_dir,
+            "FRAUDPIPE_SPARK__TRIGGER_SECONDS": str(config.spark.trigger_seconds),
+            "FRAUDPIPE_SPARK__WATERMARK_SECONDS": str(config.spark.watermark_seconds),
+            "FRAUDPIPE_SPARK__MAX_RECORDS_PER_TRIGGER": str(config.spark.max_records_per_trigger)}
+
+
+def start_job(config, topic: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "fraudpipe.cli", "stream", "--topic", topic],
+                            env=job_env(config), stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)  # its own group: kill -9 reaches the JVM too
+
+
+def batch_in_flight(config) -> int | None:
+    """A batch >= 2 whose sink rows are (partly) written but which Spark has not committed yet."""
+    checkpoint = Path(config.spark.checkpoint_dir)
+    try:
+        offsets = {int(p.name) for p in (checkpoint / "offsets").iterdir() if p.name.isdigit()}
+        commits = {int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit()}
+    except FileNotFoundError:
+        return None
+    open_batches = sorted(b for b in offsets - commits if b >= 2)
+    if not open_batches or not Path(config.store.sqlite_path).exists():
+        return None
+    try:
+        with sqlite3.connect(config.store.sqlite_path, timeout=1) as conn:
+            written = {row[0] for row in conn.execute("SELECT DISTINCT batch_id FROM metrics")}
+    except sqlite3.Error:
+        return None
+    hits = [b for b in open_batches if b in written]
+    return hits[0] if hits else None
+
+
+def wait_settled(config, expected: int, timeout: float = 300.0) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    totals = stored_totals(config)
+    while time.monotonic() < deadline:
+        totals = stored_totals(config)
+        if totals["transactions"] + totals["late_records"] >= expected:
+            return totals
+        time.sleep(0.5)
+    return totals
+
+
+def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream_config, topic, tmp_path):
+    config = dataclasses.replace(stream_config, spark=dataclasses.replace(stream_config.spark,
+                                                                          max_records_per_trigger=800))
+    ensure_topics(config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
+    batches = publish_transactions(config, topic, count=COUNT)
+    publish_sentinel(config, topic, event_ms=max(int(b.event_time.max()) for b in batches) + WATERMARK_MS + 120_000)
+    log = tmp_path / "stream.log"
+
+    job = start_job(config, topic, log)
+    killed_in = None
+    deadline = time.monotonic() + 300
+    try:
+        while killed_in is None and time.monotonic() < deadline and job.poll() is None:
+            killed_in = batch_in_flight(config)
+            if killed_in is None:
+                time.sleep(0.002)
+        assert killed_in is not None, f"no batch caught between sink write and commit; log:\n{log.read_text()[-3000:]}"
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert not (Path(config.spark.checkpoint_dir) / "commits" / str(killed_in)).exists()
+
+    job = start_job(config, topic, log)
+    try:
+        crashed_totals = wait_settled(config, COUNT)
+    finally:
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(60)
+    assert crashed_totals["transactions"] + crashed_totals["late_records"] == COUNT
+    assert_matches_input(spark, config, topic, crashed_totals)
+    crashed_alerts = stored_alerts(config)
+
+    clean = dataclasses.replace(config, store=dataclasses.replace(config.store, sqlite_path=str(tmp_path / "clean.db")),
+                                spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp_path / "clean-ck")))
+    _, clean_totals = run_until_settled(spark, clean, topic, COUNT)
+    ignore = ("latency_ms_sum",)  # wall-clock dependent
+    assert {k: v for k, v in crashed_totals.items() if k not in ignore} == \
+           {k: v for k, v in clean_totals.items() if k not in ignore}
+    clean_alerts = stored_alerts(clean)
+    assert set(crashed_alerts) == set(clean_alerts)
+    for key, alert in clean_alerts.items():
+        assert {c: crashed_alerts[key][c] for c in STABLE_ALERT_COLUMNS} == {c: alert[c] for c in STABLE_ALERT_COLUMNS}
