@@ -92,3 +92,16 @@ def test_the_writer_picks_up_a_newer_model_on_the_next_batch(tmp_path):
     publish_model(tmp_path, tiny_model("20260102T000000000Z", fraud_first=True))
     assert writer.model().version == "20260102T000000000Z"
     assert writer.model().fraud_clusters == (0,)
+
+
+def test_fast_scoring_equals_score_windows_on_flagged_rows():
+    from spark_apps.scoring import score_windows
+    from spark_apps.stream_outputs import score_all
+
+    model = tiny_model("v1")
+    rows = pd.DataFrame([{**CARD_TESTING_WINDOW, "sender_account": "C"},
+                         {**{k: v * 0 + 1 for k, v in CARD_TESTING_WINDOW.items()}, "sender_account": "N"}])
+    fast, reference = score_all(rows, model), score_windows(rows, model)
+    for column in ("is_fraud", "score", "cluster", "model_version"):
+        assert fast[column].tolist() == reference[column].tolist()
+    assert fast["explanation"][0] == reference["explanation"][0] and fast["is_fraud"][0]

@@ -1,0 +1,208 @@
+"""Stream job benchmark: sustained tx/s on local[2], a stage profile, and freshness at several input rates.
+
+    .venv/bin/python -m benchmarks.stream [--count 400000] [--rates 2000,10000,30000] [--seconds 100]
+
+Starts its own broker and Schema Registry on free loopback ports and a tiny model.
+1. Throughput: `--count` transactions pre-published (simulated clock), then the real job
+   (Kafka source -> watermarked windows -> scoring -> SQLite) drains them; tx/s counts
+   input rows over the summed batch durations. The profile splits the time: Kafka fetch
+   and Avro decode + Arrow build measured alone in this process, Spark's own duration
+   breakdown per batch, and the foreachBatch collect / score / sink timings.
+2. Freshness: the real producer (`fraudpipe produce`, realtime clock: event time = wall
+   time) sends at each rate while the job runs; freshness of a window = when its metrics
+   row was written minus when the watermark could first close it (window end + watermark).
+Target: >= 100,000 tx/s with p95 freshness <= 2 s.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fraudpipe import contracts
+from fraudpipe.broker import EmbeddedBroker, ensure_topics, free_port
+from fraudpipe.config import load_config
+from fraudpipe.registry.server import RegistryServer
+from fraudpipe.store import open_store
+
+TARGET_RATE, TARGET_P95_S = 100_000, 2.0
+
+
+def configure(base, broker, registry, work: Path, *, watermark: int, max_records: int, trigger: float):
+    from tests.fixtures.stream import publish_model, tiny_model
+
+    publish_model(work / "models", tiny_model())
+    return dataclasses.replace(
+        base,
+        kafka=dataclasses.replace(base.kafka, bootstrap_servers=broker.bootstrap_servers),
+        schema_registry=dataclasses.replace(base.schema_registry, url=registry.url),
+        store=dataclasses.replace(base.store, backend="sqlite", sqlite_path=str(work / "store.db")),
+        model=dataclasses.replace(base.model, dir=str(work / "models")),
+        spark=dataclasses.replace(base.spark, checkpoint_dir=str(work / "ck"), watermark_seconds=watermark,
+                                  max_records_per_trigger=max_records, trigger_seconds=trigger),
+    )
+
+
+def decode_profile(config, topic: str, limit: int = 100_000) -> dict[str, float]:
+    """Fetch alone, then decode + Arrow alone, on the first `limit` records of partition 0."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from spark_apps import stream_decode as sd
+    from spark_apps.kafka_source import consumer_config
+
+    consumer = Consumer(consumer_config(config.kafka.bootstrap_servers))
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    records, started = [], time.perf_counter()
+    while len(records) < limit:
+        batch = consumer.consume(20_000, timeout=1.0)
+        if not batch:
+            break
+        records += [(m.key(), m.value(), m.offset()) for m in batch if m.error() is None]
+    fetch_s = time.perf_counter() - started
+    consumer.close()
+    decoder = sd.BatchDecoder(sd.make_codec(sd.RegistryLookup(config.schema_registry.url)))
+    started = time.perf_counter()
+    for i in range(0, len(records), 20_000):
+        decoder.decode(records[i:i + 20_000], watermark_ms=0)
+    decode_s = time.perf_counter() - started
+    return {"records": len(records), "fetch_per_s": len(records) / fetch_s, "decode_arrow_per_s": len(records) / decode_s}
+
+
+def source_only(spark, config, topic: str, count: int) -> float:
+    """tx/s of the Kafka source into Spark alone (decode, Arrow to the JVM, count): no windows, no sink."""
+    from spark_apps.fraud_detection import extract_transactions
+
+    query = (extract_transactions(spark, config, topic=topic, checkpoint=config.spark.checkpoint_dir + "-src")
+             .writeStream.foreachBatch(lambda frame, _: frame.count())
+             .option("checkpointLocation", config.spark.checkpoint_dir + "-src").start())
+    try:
+        seen, progress = 0, []
+        while seen < count and query.isActive:
+            time.sleep(1.0)
+            progress = list(query.recentProgress)
+            seen = sum(p["numInputRows"] for p in progress)
+    finally:
+        query.stop()
+    batches = [p for p in progress if p["numInputRows"] > 0][1:]
+    seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
+    return sum(p["numInputRows"] for p in batches) / seconds if seconds else 0.0
+
+
+def throughput(spark, config, topic: str, count: int) -> dict:
+    from spark_apps.fraud_detection import BatchWriter, start_query
+    from tests.fixtures.stream import publish_transactions
+
+    started = time.perf_counter()
+    publish_transactions(config, topic, count=count)
+    publish_s = time.perf_counter() - started
+    profile = decode_profile(config, topic)
+    profile["source_only_per_s"] = source_only(spark, config, topic, count)
+    writer = BatchWriter(config)
+    query = start_query(spark, config, topic=topic, writer=writer, trigger_seconds=0)
+    progress, seen = [], 0
+    try:
+        while seen < count and query.isActive:
+            time.sleep(1.0)
+            progress = [p for p in query.recentProgress]
+            seen = sum(p["numInputRows"] for p in progress)
+        assert query.exception() is None, query.exception()
+    finally:
+        query.stop()
+    batches = [p for p in progress if p["numInputRows"] > 0][1:]  # first batch pays Python worker start-up
+    rows = sum(p["numInputRows"] for p in batches)
+    seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
+    stages: dict[str, float] = {}
+    for p in batches:
+        for name, ms in p["durationMs"].items():
+            stages[name] = stages.get(name, 0.0) + ms / 1000
+    sink = {k: sum(t[k] for t in writer.timings) for k in ("collect_s", "score_s", "sink_s")}
+    state = [p["stateOperators"][0] for p in batches if p.get("stateOperators")]
+    return {"rows": rows, "seconds": seconds, "rate": rows / seconds if seconds else 0.0, "publish_s": publish_s,
+            "stages": stages, "sink": sink, "profile": profile, "batches": len(batches),
+            "state_rows_max": max((s["numRowsTotal"] for s in state), default=0),
+            "state_commit_s": sum(s.get("commitTimeMs", 0) for s in state) / 1000}
+
+
+def freshness(spark, config, topic: str, rate: int, seconds: float) -> dict:
+    from spark_apps.fraud_detection import start_query
+
+    env = {**os.environ, "FRAUDPIPE_KAFKA__BOOTSTRAP_SERVERS": config.kafka.bootstrap_servers,
+           "FRAUDPIPE_SCHEMA_REGISTRY__URL": config.schema_registry.url}
+    query = start_query(spark, config, topic=topic)
+    producer = subprocess.Popen([sys.executable, "-m", "fraudpipe.cli", "produce", "--rate", str(rate), "--duration",
+                                 str(seconds), "--topic", topic, "--labels-topic", topic + "-labels", "--clock",
+                                 "realtime", "--create-topics", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+    started = time.time()
+    try:
+        producer.wait(seconds + 120)
+        time.sleep(config.spark.watermark_seconds + 5)
+        assert query.exception() is None, query.exception()
+    finally:
+        query.stop()
+    watermark_ms = config.spark.watermark_seconds * 1000
+    with open_store(config.store) as store:
+        rows = store.metric_rows(since_ms=int(started * 1000) - 120_000, until_ms=int(time.time() * 1000))
+    # freshness of each closed minute: first write of its row after the watermark could close it
+    first_write: dict[int, int] = {}
+    for row in rows:
+        if row["windows"]:
+            first_write[row["minute"]] = min(first_write.get(row["minute"], 1 << 62), row["updated_at"])
+    lags = np.array([(w - (m + 60_000 + watermark_ms)) / 1000 for m, w in first_write.items()])
+    sent = sum(r["transactions"] for r in rows)
+    return {"rate": rate, "minutes": len(lags), "tx_in_closed_windows": sent,
+            "p50": float(np.percentile(lags, 50)) if len(lags) else float("nan"),
+            "p95": float(np.percentile(lags, 95)) if len(lags) else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=400_000)
+    parser.add_argument("--rates", default="2000,10000,30000")
+    parser.add_argument("--seconds", type=float, default=100.0)
+    parser.add_argument("--watermark", type=int, default=10)
+    parser.add_argument("--max-records", type=int, default=50_000, help="admission limit per micro-batch")
+    args = parser.parse_args()
+    from spark_apps.session import build_session
+
+    base = load_config()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(free_port()) as broker, \
+            RegistryServer(free_port(), Path(tmp) / "registry") as registry:
+        work = Path(tmp)
+        ensure_topics(broker.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
+        spark = build_session(base.spark, app_name="bench-stream")
+        config = configure(base, broker, registry, work / "tp", watermark=args.watermark, max_records=args.max_records,
+                           trigger=0)
+        ensure_topics(broker.bootstrap_servers, {"bench-tp": base.kafka.partitions})
+        result = throughput(spark, config, "bench-tp", args.count)
+        print(f"throughput: {result['rows']:,} tx in {result['batches']} batches, {result['seconds']:.1f} s "
+              f"-> {result['rate']:,.0f} tx/s on {base.spark.master} (target {TARGET_RATE:,}); "
+              f"ratio {result['rate'] / TARGET_RATE:.2f}")
+        p = result["profile"]
+        print(f"  alone in one process: kafka fetch {p['fetch_per_s']:,.0f} rec/s, "
+              f"avro decode + arrow {p['decode_arrow_per_s']:,.0f} rec/s; in Spark, source -> count() only: "
+              f"{p['source_only_per_s']:,.0f} tx/s")
+        print("  spark durations (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["stages"].items())))
+        print(f"  foreachBatch (s): collect {result['sink']['collect_s']:.1f}, score {result['sink']['score_s']:.1f}, "
+              f"sink {result['sink']['sink_s']:.1f}; state rows max {result['state_rows_max']:,}, "
+              f"state commit {result['state_commit_s']:.1f} s")
+        for rate in [int(r) for r in args.rates.split(",") if r]:
+            topic = f"bench-fresh-{rate}"
+            ensure_topics(broker.bootstrap_servers, {topic: base.kafka.partitions})
+            cfg = configure(base, broker, registry, work / topic, watermark=args.watermark, max_records=200_000,
+                            trigger=0.5)
+            fresh = freshness(spark, cfg, topic, rate, args.seconds)
+            print(f"freshness at {rate:,} tx/s: {fresh['minutes']} closed minutes, p50 {fresh['p50']:.2f} s, "
+                  f"p95 {fresh['p95']:.2f} s (target p95 <= {TARGET_P95_S} s)")
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()
