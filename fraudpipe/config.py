@@ -74,9 +74,16 @@ class SparkConfig:
     shuffle_partitions: int = 2
     driver_memory: str = "2g"
     checkpoint_dir: str = ".fraudpipe/checkpoints/fraud_detection"
-    trigger_seconds: int = 2
+    trigger_seconds: float = 2.0
     watermark_seconds: int = 30
     max_records_per_trigger: int = 200000
+    reader_schema_version: int = 1  # the transaction schema version the job reads as (2 adds device_id)
+
+    def __post_init__(self) -> None:
+        if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
+            raise ConfigError("spark.watermark_seconds, trigger_seconds and max_records_per_trigger must be >= 0")
+        if self.reader_schema_version not in (1, 2):
+            raise ConfigError(f"spark.reader_schema_version must be 1 or 2, got {self.reader_schema_version}")
 
 
 @dataclass(frozen=True)

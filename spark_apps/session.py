@@ -37,6 +37,9 @@ def java_version() -> int:
 def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> SparkSession
     """A SparkSession for `config`: few shuffle partitions, Arrow on, quiet UI, local-friendly."""
     java_version()
+    # The Python data source planner starts its workers from PYSPARK_PYTHON alone (the
+    # conf below is not consulted there); without it they run a python3 without our packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = (

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.dashboard",
     "tests.fixtures.registry",
     "tests.fixtures.spark",
+    "tests.fixtures.stream",
 ]
