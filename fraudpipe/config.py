@@ -199,7 +199,7 @@ class ModelConfig:
     seed: int = 7
     train_transactions: int = 1000000
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
-    max_iter: int = 30
+    max_iter: int = 20
     train_fraction: float = 0.8  # of the windows; the rest is the held-out evaluation split
     # fed through log1p before scaling: counts and amounts are heavy-tailed
     log_features: tuple[str, ...] = (
@@ -207,7 +207,8 @@ class ModelConfig:
         "max_amount_minor", "small_amount_count", "avg_amount_minor", "transfer_count",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
-    fraud_weight: float = 100.0  # weight of a labelled fraud window in the KMeans fit
+    fraud_k: int = 16  # KMeans clusters fitted on the labelled fraud windows, next to the k normal ones
+    fit_sample: int = 50000  # normal train windows the normal KMeans is fitted on (a uniform sample)
     plot_points: int = 20000  # normal windows sampled into the cluster plot
 
     def __post_init__(self) -> None:
@@ -215,6 +216,8 @@ class ModelConfig:
             raise ConfigError(f"model.k must be at least 2, got {self.k}")
         if not 0.0 < self.train_fraction < 1.0:
             raise ConfigError(f"model.train_fraction must be between 0 and 1, got {self.train_fraction}")
+        if self.fraud_k < 1 or self.fit_sample < self.k:
+            raise ConfigError(f"model.fraud_k must be >= 1 and model.fit_sample >= model.k, got {self.fraud_k}, {self.fit_sample}")
 
 
 @dataclass(frozen=True)

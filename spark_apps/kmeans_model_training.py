@@ -30,19 +30,20 @@ from spark_apps.features import FEATURE_NAMES, window_features
 from spark_apps.model_evaluation import (
     ClusterChoice,
     choose_fraud_clusters,
+    choose_score_threshold,
     evaluate_windows,
     format_report,
     plot_clusters,
     report_json,
+    sample_silhouette,
 )
 from spark_apps.model_registry import SPARK_MODEL_DIR, ModelRegistry, new_version
-from spark_apps.scoring import ModelMetadata, score_windows, transform
+from spark_apps.scoring import ModelMetadata, score_matrix, transform
 
 # The dataset a default run generates starts here (simulated clock), so that the same
 # seed and size always give the same data and therefore comparable model versions.
 DEFAULT_START_MS = 1_795_000_000_000
 MODEL_INPUT_SUFFIX = "__in"
-FIT_WEIGHT = "fit_weight"
 REPORT_FILE = "report.json"
 PLOT_FILE = "clusters.png"
 
@@ -139,8 +140,7 @@ def build_pipeline(config: ModelConfig) -> Any:
             SQLTransformer(statement=f"SELECT *, {', '.join(inputs)} FROM __THIS__"),
             VectorAssembler(inputCols=[n + MODEL_INPUT_SUFFIX for n in FEATURE_NAMES], outputCol="raw_features"),
             StandardScaler(inputCol="raw_features", outputCol="features", withMean=True, withStd=True),
-            KMeans(k=config.k, seed=config.seed, maxIter=config.max_iter, featuresCol="features",
-                   predictionCol="cluster", weightCol=FIT_WEIGHT),
+            KMeans(k=config.k, seed=config.seed, maxIter=config.max_iter, featuresCol="features", predictionCol="cluster"),
         ]
     )
 
@@ -156,80 +156,107 @@ class TrainingRun:
     choice: ClusterChoice
 
 
-def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progress, version: str | None = None) -> TrainingRun:
-    """Fit on a random train split of the windows, choose fraud clusters, evaluate on the rest."""
-    from pyspark.ml.evaluation import ClusteringEvaluator
-    from pyspark.sql import functions as F
+def extract_windows(transactions: Any, config: ModelConfig, *, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:
+    """The labelled windows as pandas (one Spark pass) and a seeded train/held-out split.
 
+    A minute of one sender is a few hundred bytes: even 1M transactions give well under a
+    million windows, so everything after the shared feature code runs on numpy.
+    """
     progress("building 1-minute sender windows")
-    windows = (
-        transform_windows(transactions)
-        .withColumn("is_train", F.rand(config.seed) < F.lit(config.train_fraction))
-        # Labelled fraud is ~0.3% of windows: weighted up, it pulls centroids of its own
-        # instead of being absorbed by the normal mass (weight 1 = plain KMeans).
-        .withColumn(FIT_WEIGHT, F.when(F.col("fraud_tx") > 0, F.lit(float(config.fraud_weight))).otherwise(F.lit(1.0)))
-        .persist()
+    windows = transform_windows(transactions).toPandas()
+    if windows.empty:
+        raise ModelError("no transactions to train on")
+    is_train = np.random.default_rng(config.seed).random(len(windows)) < config.train_fraction
+    return windows, is_train
+
+
+def fit_models(spark: Any, windows: pd.DataFrame, is_train: np.ndarray, config: ModelConfig, *, progress: Progress) -> tuple[Any, list[tuple[float, ...]], list[tuple[float, ...]]]:
+    """The Spark pipeline fitted on normal train windows, plus KMeans centroids of the fraud windows.
+
+    Two fits rather than one: with labelled fraud at ~0.1 % of windows, one KMeans spends its
+    centroids on the normal mass and mixes fraud into busy-normal clusters; fitted apart,
+    normal and fraud each get centroids of their own and a window is scored by which it is
+    nearer to. The normal fit uses a uniform sample (model.fit_sample): the centroids of
+    hundreds of thousands of look-alike quiet minutes do not move with more of them.
+    """
+    from pyspark.ml.clustering import KMeans
+
+    fraud = windows["fraud_tx"].to_numpy() > 0
+    rng = np.random.default_rng(config.seed)
+    normal_rows = np.flatnonzero(is_train & ~fraud)
+    if len(normal_rows) > config.fit_sample:
+        normal_rows = np.sort(rng.choice(normal_rows, config.fit_sample, replace=False))
+    if len(normal_rows) < config.k:
+        raise ModelError(f"only {len(normal_rows)} normal train windows for k={config.k}")
+    progress(f"{len(windows):,} windows; fitting KMeans k={config.k} on {len(normal_rows):,} normal train windows")
+    features = list(FEATURE_NAMES)
+    pipeline_model = build_pipeline(config).fit(spark.createDataFrame(windows.iloc[normal_rows][features]))
+    normal = [tuple(float(v) for v in c) for c in pipeline_model.stages[-1].clusterCenters()]
+    fraud_rows = np.flatnonzero(is_train & fraud)
+    if not len(fraud_rows):
+        return pipeline_model, normal, []
+    k = min(config.fraud_k, len(fraud_rows))
+    progress(f"fitting KMeans k={k} on {len(fraud_rows):,} labelled fraud train windows")
+    scaled = pipeline_model.transform(spark.createDataFrame(windows.iloc[fraud_rows][features])).select("features")
+    fraud_model = KMeans(k=k, seed=config.seed, maxIter=config.max_iter, featuresCol="features").fit(scaled)
+    return pipeline_model, normal, [tuple(float(v) for v in c) for c in fraud_model.clusterCenters()]
+
+
+def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progress, version: str | None = None) -> TrainingRun:
+    """Fit on a random train split of the windows, set the fraud score threshold, evaluate on the rest."""
+    windows_pdf, is_train = extract_windows(transactions, config, progress=progress)
+    pipeline_model, normal, fraud_centroids = fit_models(spark, windows_pdf, is_train, config, progress=progress)
+    scaler = pipeline_model.stages[2]
+    centroids = tuple(normal) + tuple(fraud_centroids)
+    draft = ModelMetadata(
+        version=version or new_version(),
+        trained_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        feature_names=FEATURE_NAMES,
+        log_features=log_features(config),
+        scaler_mean=tuple(float(v) for v in scaler.mean.toArray()),
+        scaler_std=tuple(float(v) for v in scaler.std.toArray()),
+        centroids=centroids,
+        fraud_clusters=tuple(range(len(normal), len(centroids))),
+        outlier_distance=config.outlier_distance or None,
     )
-    try:
-        windows_pdf = windows.toPandas()
-        progress(f"{len(windows_pdf):,} windows; fitting KMeans k={config.k} on the train split")
-        if windows_pdf.empty:
-            raise ModelError("no transactions to train on")
-        train_df = windows.filter(F.col("is_train"))
-        pipeline_model = build_pipeline(config).fit(train_df)
-        scaler, kmeans = pipeline_model.stages[2], pipeline_model.stages[3]
-        centroids = tuple(tuple(float(v) for v in c) for c in kmeans.clusterCenters())
-        draft = ModelMetadata(
-            version=version or new_version(),
-            trained_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            feature_names=FEATURE_NAMES,
-            log_features=log_features(config),
-            scaler_mean=tuple(float(v) for v in scaler.mean.toArray()),
-            scaler_std=tuple(float(v) for v in scaler.std.toArray()),
-            centroids=centroids,
-            fraud_clusters=(),
-        )
-        is_train = windows_pdf["is_train"].to_numpy(dtype=bool)
-        labelled = bool((windows_pdf["fraud_tx"] > 0).any())
-        progress("choosing fraud clusters" + (" from labelled fraud shares" if labelled else " from centroids"))
-        features = windows_pdf[list(FEATURE_NAMES)].to_numpy(dtype=float)
-        train_clusters = _nearest(transform(features[is_train], draft), centroids)
-        choice = choose_fraud_clusters(
-            train_clusters, centroids, (windows_pdf["fraud_tx"].to_numpy()[is_train] > 0) if labelled else None
-        )
-        metadata = ModelMetadata(
-            **{**draft.__dict__, "fraud_clusters": choice.fraud_clusters,
-               "outlier_distance": config.outlier_distance or None,
-               "cluster_fraud_share": choice.fraud_share, "cluster_sizes": choice.sizes}
-        )
-        progress("evaluating on the held-out split")
-        test_pdf = score_windows(windows_pdf[~is_train].reset_index(drop=True), metadata)
-        silhouette = ClusteringEvaluator(featuresCol="features", predictionCol="cluster").evaluate(
-            pipeline_model.transform(windows.filter(~F.col("is_train")))
-        ) if (~is_train).sum() > config.k else None
-        report = evaluate_windows(test_pdf, k=config.k, silhouette=silhouette)
-        report["fraud_cluster_choice"] = choice.method
-        times = windows_pdf["window_start"]
-        data_range = {
-            "first_window": str(times.min()), "last_window": str(times.max()),
-            "transactions": int(windows_pdf["tx_count"].sum()), "windows": int(len(windows_pdf)),
-            "train_windows": int(is_train.sum()), "test_windows": int((~is_train).sum()),
-            "labelled": labelled,
-        }
-        params = {"k": config.k, "seed": config.seed, "max_iter": config.max_iter, "fraud_weight": config.fraud_weight,
-                  "train_fraction": config.train_fraction, "log_features": list(metadata.log_features),
-                  "outlier_distance": metadata.outlier_distance, "fraud_cluster_choice": choice.method,
-                  "centroid_distance": list(choice.centroid_distance)}
-        metrics = {key: report[key] for key in ("silhouette", "window", "transaction", "per_pattern")}
-        metadata = ModelMetadata(**{**metadata.__dict__, "params": params, "metrics": metrics, "data_range": data_range})
-        return TrainingRun(pipeline_model, metadata, report, test_pdf, choice)
-    finally:
-        windows.unpersist()
-
-
-def _nearest(scaled: np.ndarray, centroids: tuple[tuple[float, ...], ...]) -> np.ndarray:
-    points = np.asarray(centroids)
-    return ((scaled[:, None, :] - points[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    fraud = windows_pdf["fraud_tx"].to_numpy() > 0
+    labelled = bool(fraud.any())
+    features = windows_pdf[list(FEATURE_NAMES)].to_numpy(dtype=float)
+    progress("choosing the fraud score threshold" if labelled else "choosing fraud clusters from centroids")
+    train_scores = score_matrix(features[is_train], draft)
+    evidence = choose_fraud_clusters(train_scores["cluster"], centroids, fraud[is_train] if labelled else None)
+    if labelled:
+        threshold, train_f1 = choose_score_threshold(train_scores["score"], fraud[is_train])
+        choice = ClusterChoice(draft.fraud_clusters, "labels", evidence.fraud_share, evidence.sizes, evidence.centroid_distance)
+    else:
+        threshold, train_f1, choice = None, None, evidence
+    metadata = ModelMetadata(
+        **{**draft.__dict__, "fraud_clusters": choice.fraud_clusters, "score_threshold": threshold,
+           "cluster_fraud_share": choice.fraud_share, "cluster_sizes": choice.sizes}
+    )
+    progress("evaluating on the held-out split")
+    test_pdf = windows_pdf[~is_train].reset_index(drop=True)
+    scored = score_matrix(features[~is_train], metadata)
+    test_pdf["is_fraud"], test_pdf["score"], test_pdf["cluster"] = scored["is_fraud"], scored["score"], scored["cluster"]
+    silhouette = sample_silhouette(scored["scaled"], scored["cluster"], seed=config.seed)
+    report = evaluate_windows(test_pdf, k=len(centroids), silhouette=silhouette)
+    report["fraud_cluster_choice"] = choice.method
+    report["silhouette_sample"] = "up to 5,000 held-out windows"
+    times = windows_pdf["window_start"]
+    data_range = {
+        "first_window": str(times.min()), "last_window": str(times.max()),
+        "transactions": int(windows_pdf["tx_count"].sum()), "windows": int(len(windows_pdf)),
+        "train_windows": int(is_train.sum()), "test_windows": int((~is_train).sum()),
+        "labelled": labelled,
+    }
+    params = {"k": config.k, "fraud_k": len(fraud_centroids), "seed": config.seed, "max_iter": config.max_iter,
+              "fit_sample": config.fit_sample, "train_fraction": config.train_fraction,
+              "log_features": list(metadata.log_features), "outlier_distance": metadata.outlier_distance,
+              "score_threshold": threshold, "train_f1": train_f1, "fraud_cluster_choice": choice.method,
+              "centroid_distance": list(choice.centroid_distance)}
+    metrics = {key: report[key] for key in ("silhouette", "window", "transaction", "per_pattern")}
+    metadata = ModelMetadata(**{**metadata.__dict__, "params": params, "metrics": metrics, "data_range": data_range})
+    return TrainingRun(pipeline_model, metadata, report, test_pdf, choice)
 
 
 # --- load ------------------------------------------------------------------------

@@ -228,3 +228,51 @@ def plot_clusters(
     fig.savefig(path)
     plt.close(fig)
     return feature_names[x], feature_names[y]
+
+
+def choose_score_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The score cut with the best F1 on labelled windows, and that F1.
+
+    The cut is set halfway between the lowest score kept and the next one below, so a
+    window scored like a flagged training window is flagged too.
+    """
+    scores = np.asarray(scores, dtype=float)
+    labels = np.asarray(labels, dtype=bool)
+    if not labels.any():
+        return 0.5, 0.0
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    tp = np.cumsum(labels[order])
+    flagged = np.arange(1, len(ranked) + 1)
+    # only cut between distinct scores: equal scores are flagged together
+    last_of_run = np.append(ranked[1:] < ranked[:-1], True)
+    f1 = np.where(last_of_run, 2 * tp / (flagged + labels.sum()), -1.0)
+    best = int(f1.argmax())
+    below = ranked[best + 1] if best + 1 < len(ranked) else ranked[best] - 1e-6
+    return float((ranked[best] + below) / 2), float(f1[best])
+
+
+def sample_silhouette(scaled: np.ndarray, clusters: np.ndarray, *, max_points: int = 5000, seed: int = 0) -> float | None:
+    """Mean silhouette of a uniform sample of points, squared Euclidean like Spark's ClusteringEvaluator.
+
+    Exact silhouette is quadratic in the points; a few thousand give it to about +-0.01.
+    """
+    clusters = np.asarray(clusters, dtype=int)
+    if len(np.unique(clusters)) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    index = rng.choice(len(scaled), max_points, replace=False) if len(scaled) > max_points else np.arange(len(scaled))
+    x, c = np.asarray(scaled, dtype=float)[index], clusters[index]
+    sq = (x * x).sum(axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
+    labels, c = np.unique(c, return_inverse=True)
+    member = np.zeros((len(x), len(labels)))
+    member[np.arange(len(x)), c] = 1.0
+    counts = member.sum(axis=0)
+    mean_to = (d2 @ member) / counts  # mean distance of each point to each cluster (own cluster includes itself at 0)
+    own = counts[c]
+    a = np.where(own > 1, mean_to[np.arange(len(x)), c] * own / np.maximum(own - 1, 1), 0.0)
+    mean_to[np.arange(len(x)), c] = np.inf
+    b = mean_to.min(axis=1)
+    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())

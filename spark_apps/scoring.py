@@ -36,6 +36,9 @@ class ModelMetadata:
     fraud_clusters: tuple[int, ...]
     # A window farther than this (scaled space) from every normal centroid is flagged too.
     outlier_distance: float | None = None
+    # When set, a window is fraud when its score (relative closeness to the fraud centroids)
+    # exceeds this, chosen on labelled train windows; None = nearest centroid is a fraud one.
+    score_threshold: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     data_range: Mapping[str, Any] = field(default_factory=dict)
@@ -75,6 +78,7 @@ class ModelMetadata:
                 centroids=tuple(tuple(float(v) for v in c) for c in data["centroids"]),
                 fraud_clusters=tuple(int(c) for c in data["fraud_clusters"]),
                 outlier_distance=None if data.get("outlier_distance") is None else float(data["outlier_distance"]),
+                score_threshold=None if data.get("score_threshold") is None else float(data["score_threshold"]),
                 params=dict(data.get("params", {})),
                 metrics=dict(data.get("metrics", {})),
                 data_range=dict(data.get("data_range", {})),
@@ -135,7 +139,10 @@ def untransform(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
 def assign(scaled: np.ndarray, model: ModelMetadata) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid per row and the squared distances to every centroid."""
     centroids = np.asarray(model.centroids, dtype=float)
-    d2 = ((scaled[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2: one matrix product instead of an (n, k, d) temporary,
+    # which for a training set of half a million windows is gigabytes.
+    d2 = (scaled * scaled).sum(axis=1)[:, None] - 2.0 * scaled @ centroids.T + (centroids * centroids).sum(axis=1)[None, :]
+    np.maximum(d2, 0.0, out=d2)
     return d2.argmin(axis=1), d2
 
 
@@ -156,7 +163,10 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
         score = np.where(denominator > 0, d_normal / np.where(denominator > 0, denominator, 1.0), 0.0)
     else:
         score = np.zeros(len(scaled))
-    is_fraud = np.isin(cluster, model.fraud_clusters)
+    if model.score_threshold is not None and model.fraud_clusters:
+        is_fraud = score > model.score_threshold
+    else:
+        is_fraud = np.isin(cluster, model.fraud_clusters)
     if model.outlier_distance is not None:
         is_fraud |= d_normal > model.outlier_distance
     return {

@@ -82,6 +82,16 @@ def test_outlier_distance_flags_windows_far_from_every_normal_centroid() -> None
     assert scored["cluster"].iloc[0] == 0 and bool(scored["is_fraud"].iloc[0])
 
 
+def test_score_threshold_decides_instead_of_the_nearest_centroid() -> None:
+    # scaled (4, 4, 0): nearer the normal centroid (score 0.4), flagged only when the threshold is below 0.4
+    between = pd.DataFrame({"tx_count": [6.0], "failed_count": [9.0], "max_amount_minor": [np.expm1(5.0)]})
+    for threshold, flagged in ((0.3, True), (0.5, False)):
+        scored = score_windows(between, model((NORMAL, FRAUD), (1,), score_threshold=threshold))
+        assert scored["cluster"].iloc[0] == 0 and scored["score"].iloc[0] == pytest.approx(0.4)
+        assert bool(scored["is_fraud"].iloc[0]) is flagged
+    assert ModelMetadata.from_dict(json.loads(model((NORMAL, FRAUD), (1,), score_threshold=0.3).to_json())).score_threshold == 0.3
+
+
 def test_explanation_names_top_deviations_in_own_units() -> None:
     m = model((NORMAL, FRAUD), (1,))
     scored = score_windows(windows(), m)

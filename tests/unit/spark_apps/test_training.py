@@ -12,7 +12,7 @@ from fraudpipe.store.sqlite import SqliteStore
 from spark_apps.features import FEATURE_NAMES
 from spark_apps.kmeans_model_training import PLOT_FILE, REPORT_FILE, run_training
 from spark_apps.model_registry import ModelRegistry, load_latest
-from spark_apps.scoring import score_windows
+from spark_apps.scoring import score_matrix, score_windows
 
 pytestmark = pytest.mark.spark
 
@@ -48,11 +48,13 @@ def test_a_version_is_published_whole_and_recorded(trained) -> None:
 def test_metadata_describes_the_run(trained) -> None:
     config, run, _directory, _lines = trained
     meta = run.metadata
-    assert meta.feature_names == FEATURE_NAMES and len(meta.centroids) == 8
+    assert meta.feature_names == FEATURE_NAMES and len(meta.centroids) == 8 + meta.params["fraud_k"]
+    # the fraud centroids come after the k normal ones; a window is fraud above the chosen score
+    assert meta.fraud_clusters == tuple(range(8, len(meta.centroids))) and 0.0 < meta.score_threshold < 1.0
     assert meta.data_range["transactions"] == 40_000 and meta.data_range["labelled"] is True
     assert meta.params["k"] == 8 and meta.params["fraud_cluster_choice"] == "labels"
     assert meta.fraud_clusters  # labelled fraud exists, so some cluster holds it
-    assert len(meta.cluster_sizes) == 8 and meta.metrics["window"]["confusion"]["tp"] >= 0
+    assert len(meta.cluster_sizes) == len(meta.centroids) and meta.metrics["window"]["confusion"]["tp"] >= 0
 
 
 def test_numpy_scoring_assigns_the_clusters_spark_predicts(trained, spark) -> None:
@@ -63,5 +65,7 @@ def test_numpy_scoring_assigns_the_clusters_spark_predicts(trained, spark) -> No
     model = PipelineModel.load(str(directory / "spark_model"))
     predicted = model.transform(spark.createDataFrame(test[list(FEATURE_NAMES)].astype(float)))
     spark_clusters = np.array([r["cluster"] for r in predicted.select("cluster").collect()])
-    numpy_clusters = score_windows(test[list(FEATURE_NAMES)], run.metadata)["cluster"].to_numpy()
+    # The Spark pipeline holds the normal KMeans; numpy's nearest normal centroid must match it.
+    numpy_clusters = score_matrix(test[list(FEATURE_NAMES)].to_numpy(dtype=float), run.metadata)["nearest_normal"]
     assert (spark_clusters == numpy_clusters).mean() > 0.999  # float ties aside, identical
+    assert (score_windows(test[list(FEATURE_NAMES)], run.metadata)["is_fraud"] == test["is_fraud"]).all()

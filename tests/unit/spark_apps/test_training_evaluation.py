@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_apps.model_evaluation import choose_fraud_clusters, evaluate_windows, format_report, plot_clusters
+from spark_apps.model_evaluation import (
+    choose_fraud_clusters, choose_score_threshold, evaluate_windows, format_report, plot_clusters, sample_silhouette,
+)
 
 CENTROIDS = ((0.0, 0.0), (8.0, 8.0), (1.0, 0.0))  # A (mostly fraud), B (a little), C (normal mass)
 
@@ -102,3 +104,21 @@ def test_report_text_and_plot(tmp_path: Path) -> None:
                          feature_names=("noise", "signal", "noise2"), fraud_clusters=(2,), k=3)
     assert axes[0] == "signal"
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_score_threshold_is_the_f1_best_cut_between_distinct_scores() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.7, 0.4, 0.2])
+    labels = np.array([True, True, False, True, False, False])
+    # cuts: keep 1 -> F1 2/4; 2 -> 4/5; 4 (the tied 0.7s go together) -> 6/7; 5 -> 6/8
+    threshold, f1 = choose_score_threshold(scores, labels)
+    assert threshold == pytest.approx(0.55) and f1 == pytest.approx(6 / 7)
+
+
+def test_sample_silhouette_matches_the_hand_computation() -> None:
+    # two clusters on a line, squared distances: point 0 -> a = 1, b = (16 + 25) / 2
+    points = np.array([[0.0], [1.0], [4.0], [5.0]])
+    s = sample_silhouette(points, np.array([0, 0, 1, 1]))
+    expected_0 = 1 - 1 / 20.5  # point 0: a 1, b 20.5; point 1 by symmetry: a 1, b (9 + 16) / 2
+    expected_1 = 1 - 1 / 12.5
+    assert s == pytest.approx((expected_0 + expected_1) / 2)
+    assert sample_silhouette(points, np.zeros(4, dtype=int)) is None
