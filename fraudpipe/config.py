@@ -197,7 +197,7 @@ class ModelConfig:
     dir: str = ".fraudpipe/models"
     k: int = 32
     seed: int = 7
-    train_transactions: int = 1000000
+    train_transactions: int = 300000  # a first model in about half a minute (README: training)
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
     max_iter: int = 20
     train_fraction: float = 0.8  # of the windows; the rest is the held-out evaluation split
