@@ -14,8 +14,8 @@ import pytest
 
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
-from tests.e2e.test_stream_pipeline import WATERMARK_MS, assert_matches_input, run_until_settled
-from tests.fixtures.stream import publish_sentinel, publish_transactions, stored_alerts, stored_totals
+from tests.e2e.test_stream_pipeline import assert_matches_input, close_windows_and_settle, run_until_settled
+from tests.fixtures.stream import publish_transactions, stored_alerts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
 
@@ -63,23 +63,15 @@ def batch_in_flight(config) -> int | None:
     return hits[0] if hits else None
 
 
-def wait_settled(config, expected: int, timeout: float = 300.0) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    totals = stored_totals(config)
-    while time.monotonic() < deadline:
-        totals = stored_totals(config)
-        if totals["transactions"] + totals["late_records"] >= expected:
-            return totals
-        time.sleep(0.5)
-    return totals
-
-
 def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream_config, topic, tmp_path):
     config = dataclasses.replace(stream_config, spark=dataclasses.replace(stream_config.spark,
                                                                           max_records_per_trigger=800))
-    ensure_topics(config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
+    # the same generated records on two topics: one for the crashed run, one for the uninterrupted run
+    clean_topic = topic + "-clean"
+    ensure_topics(config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1, clean_topic: 2})
     batches = publish_transactions(config, topic, count=COUNT)
-    publish_sentinel(config, topic, event_ms=max(int(b.event_time.max()) for b in batches) + WATERMARK_MS + 120_000)
+    publish_transactions(config, clean_topic, count=COUNT)
+    last_ms = max(int(b.event_time.max()) for b in batches)
     log = tmp_path / "stream.log"
 
     job = start_job(config, topic, log)
@@ -100,7 +92,8 @@ def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream
 
     job = start_job(config, topic, log)
     try:
-        crashed_totals = wait_settled(config, COUNT)
+        crashed_totals = close_windows_and_settle(config, topic, COUNT, last_ms, alive=lambda: job.poll() is None,
+                                                  timeout=300)
     finally:
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(60)
@@ -110,7 +103,7 @@ def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream
 
     clean = dataclasses.replace(config, store=dataclasses.replace(config.store, sqlite_path=str(tmp_path / "clean.db")),
                                 spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp_path / "clean-ck")))
-    _, clean_totals = run_until_settled(spark, clean, topic, COUNT)
+    _, clean_totals = run_until_settled(spark, clean, clean_topic, COUNT, last_ms)
     ignore = ("latency_ms_sum",)  # wall-clock dependent
     assert {k: v for k, v in crashed_totals.items() if k not in ignore} == \
            {k: v for k, v in clean_totals.items() if k not in ignore}

@@ -13,6 +13,7 @@ from fraudpipe.broker import ensure_topics
 from spark_apps.fraud_detection import BatchWriter, start_query
 from tests.fixtures.stream import (
     expected_outputs,
+    offsets_log,
     publish_garbage,
     publish_sentinel,
     publish_transactions,
@@ -25,18 +26,43 @@ pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
 WATERMARK_MS = 30_000
 
 
-def run_until_settled(spark, config, topic: str, expected_records: int, *, timeout: float = 240.0):
-    """Run the query until every record is accounted for in the store (or time runs out)."""
+def records_read(config) -> int:
+    """Records the query has planned so far, from the newest entry of its offsets log."""
+    if not (Path(config.spark.checkpoint_dir) / "offsets").is_dir():
+        return 0
+    log = offsets_log(Path(config.spark.checkpoint_dir))
+    return sum(log[-1][1].values()) if log else 0
+
+
+def close_windows_and_settle(config, topic: str, expected_records: int, last_event_ms: int, *,
+                             alive=lambda: True, timeout: float = 240.0) -> dict[str, int]:
+    """Once the job has read every record, publish a sentinel far ahead in event time, then wait
+    until every record is accounted for in the store.
+
+    Sending the sentinel only after the data keeps it out of the data's batches: a sentinel read
+    together with data would push the watermark past the rest, and the carriers of those late
+    records would wait for a window that only newer data could close.
+    """
+    deadline = time.monotonic() + timeout
+    while records_read(config) < expected_records and time.monotonic() < deadline and alive():
+        time.sleep(0.2)
+    publish_sentinel(config, topic, event_ms=last_event_ms + WATERMARK_MS + 120_000)
+    totals = stored_totals(config)
+    while time.monotonic() < deadline and alive():
+        totals = stored_totals(config)
+        if totals["transactions"] + totals["late_records"] + totals["dlq_records"] >= expected_records:
+            break
+        time.sleep(0.5)
+    return totals
+
+
+def run_until_settled(spark, config, topic: str, expected_records: int, last_event_ms: int, *, timeout: float = 240.0):
+    """Run the query in-process until every record is accounted for in the store (or time runs out)."""
     writer = BatchWriter(config)
     query = start_query(spark, config, topic=topic, writer=writer)
     try:
-        deadline = time.monotonic() + timeout
-        totals = stored_totals(config)
-        while time.monotonic() < deadline and query.isActive:
-            totals = stored_totals(config)
-            if totals["transactions"] + totals["late_records"] + totals["dlq_records"] >= expected_records:
-                break
-            time.sleep(0.5)
+        totals = close_windows_and_settle(config, topic, expected_records, last_event_ms,
+                                          alive=lambda: query.isActive, timeout=timeout)
         assert query.exception() is None, query.exception()
         assert query.isActive
     finally:
@@ -89,9 +115,8 @@ def test_every_card_testing_window_is_alerted_and_totals_equal_the_input(spark, 
     count = 6000
     batches = publish_transactions(stream_config, topic, count=count)
     last_ms = max(int(b.event_time.max()) for b in batches)
-    publish_sentinel(stream_config, topic, event_ms=last_ms + WATERMARK_MS + 120_000)
 
-    writer, totals = run_until_settled(spark, stream_config, topic, count)
+    writer, totals = run_until_settled(spark, stream_config, topic, count, last_ms)
 
     scored, late, dlq = assert_matches_input(spark, stream_config, topic, totals)
     assert totals["transactions"] + late == count  # every record counted exactly once
@@ -107,9 +132,8 @@ def test_schema_v2_mid_stream_keeps_flowing_without_loss(spark, stream_config, t
     first = publish_transactions(stream_config, topic, count=2000, schema_version=1)
     second = publish_transactions(stream_config, topic, count=2000, schema_version=2, skip=2000)
     last_ms = max(int(b.event_time.max()) for b in first + second)
-    publish_sentinel(stream_config, topic, event_ms=last_ms + WATERMARK_MS + 120_000)
 
-    _, totals = run_until_settled(spark, stream_config, topic, 4000)
+    _, totals = run_until_settled(spark, stream_config, topic, 4000, last_ms)
 
     _, late, dlq = assert_matches_input(spark, stream_config, topic, totals)
     assert dlq == 0
@@ -126,9 +150,8 @@ def test_poison_pills_go_to_the_dlq_and_metrics_and_the_query_keeps_running(spar
     publish_garbage(stream_config, topic, garbage)
     more = publish_transactions(stream_config, topic, count=1500, skip=1500)
     last_ms = max(int(b.event_time.max()) for b in batches + more)
-    publish_sentinel(stream_config, topic, event_ms=last_ms + WATERMARK_MS + 120_000)
 
-    _, totals = run_until_settled(spark, stream_config, topic, 3000 + len(garbage))
+    _, totals = run_until_settled(spark, stream_config, topic, 3000 + len(garbage), last_ms)
 
     _, late, dlq = assert_matches_input(spark, stream_config, topic, totals)
     assert dlq == len(garbage) == totals["dlq_records"]
