@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from fraudpipe.errors import BrokerError
-
-LOOPBACK = "127.0.0.1"
+from fraudpipe.process import LOOPBACK, terminate
 
 
 def broker_binary() -> str:
@@ -102,14 +101,7 @@ class EmbeddedBroker:
     def stop(self, *, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=grace)
+        terminate(process, grace=grace)
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()

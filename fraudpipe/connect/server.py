@@ -7,21 +7,17 @@ also kill -9 it and start it again over the same data dir).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-import requests
 
 from fraudpipe.connect.task import TaskSettings
 from fraudpipe.errors import ConnectError
-
-LOOPBACK = "127.0.0.1"
+from fraudpipe.health import http_ok
+from fraudpipe.process import LOOPBACK, ChildService, wait_until
 
 
 @dataclass(frozen=True)
@@ -71,22 +67,11 @@ def serve(options: WorkerOptions) -> None:
 
 def wait_until_up(url: str, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
     """Block until GET {url}/ answers 200, or raise ConnectError."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise ConnectError(f"connect worker exited with code {process.returncode} before answering at {url}")
-        try:
-            if requests.get(url + "/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(0.1)
-    raise ConnectError(f"connect worker at {url} did not answer within {timeout:.0f}s: {last}")
+    wait_until(lambda: http_ok(url + "/"), process=process, timeout=timeout, what=f"connect worker at {url}", error=ConnectError)
 
 
 @dataclass
-class ConnectServer:
+class ConnectServer(ChildService):
     """A `fraudpipe connect` child process on 127.0.0.1:`port` with its state in `data_dir`."""
 
     port: int
@@ -98,59 +83,17 @@ class ConnectServer:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+    stop_grace = 20.0  # tasks stop and consumers leave the group
 
-    def start(self, *, timeout: float = 30.0) -> "ConnectServer":
-        if self.process is not None:
-            return self
-        log: IO[bytes] | int = subprocess.DEVNULL
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fraudpipe.cli", "connect", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--bootstrap", self.bootstrap_servers, "--registry", self.registry_url],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd,
-            env={**os.environ, **self.env},
-        )
-        if not isinstance(log, int):
-            log.close()  # the child holds its own descriptor
-        try:
-            wait_until_up(self.url, timeout=timeout, process=self.process)
-        except ConnectError:
-            self.stop()
-            raise
-        return self
+    def command(self) -> list[str]:
+        return ["connect", "--port", str(self.port), "--data-dir", str(self.data_dir),
+                "--bootstrap", self.bootstrap_servers, "--registry", self.registry_url]
 
-    def stop(self, *, grace: float = 20.0) -> None:
-        """SIGTERM (tasks stop, consumers leave the group), then SIGKILL after `grace` seconds."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=grace)
+    def spawn_options(self) -> dict[str, object]:
+        return {"cwd": self.cwd, "env": self.env}
 
-    def kill(self) -> None:
-        """SIGKILL, no goodbye: what a crash looks like to the broker and the store."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def __enter__(self) -> "ConnectServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def wait_ready(self, *, timeout: float) -> None:
+        wait_until_up(self.url, timeout=timeout, process=self.process)
 
 
 def configure_logging() -> None:

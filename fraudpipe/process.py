@@ -1,0 +1,123 @@
+"""Child processes of fraudpipe's own services: start with a log, wait until healthy, stop in order.
+
+The embedded broker, the registry and the Connect worker all run as child processes in
+tests and in `fraudpipe up`; they share one way to start and stop.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Callable
+
+LOOPBACK = "127.0.0.1"
+
+
+def spawn(args: list[str], *, log_path: Path | None, cwd: Path | None = None, env: dict[str, str] | None = None,
+          **popen_options: object) -> subprocess.Popen[bytes]:
+    """Start `args` with stdout and stderr appended to `log_path` (or discarded)."""
+    log: IO[bytes] | int = subprocess.DEVNULL
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+                                env={**os.environ, **(env or {})}, **popen_options)  # type: ignore[call-overload]
+    finally:
+        if not isinstance(log, int):
+            log.close()  # the child holds its own descriptor
+
+
+def terminate(process: subprocess.Popen[bytes] | None, *, grace: float) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if it is still running after `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)
+
+
+def kill(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL without a clean shutdown: what a crash looks like."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def wait_until(ready: Callable[[], bool], *, process: subprocess.Popen[bytes] | None, timeout: float,
+               what: str, error: Callable[[str], Exception]) -> None:
+    """Poll `ready` until it is true; raise `error(...)` if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise error(f"{what} exited with code {process.returncode} before it was ready")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise error(f"{what} was not ready within {timeout:.0f}s")
+
+
+class ChildService:
+    """A `fraudpipe <command>` HTTP service run as a child process on 127.0.0.1:`port`.
+
+    Subclasses are dataclasses declaring `port`, `log_path` and `process` (None until
+    started) with their own fields, and say how the service is run and when it is ready.
+    """
+
+    port: int
+    log_path: Path | None
+    process: subprocess.Popen[bytes] | None
+    stop_grace = 10.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        """The `fraudpipe` arguments that run this service."""
+        raise NotImplementedError
+
+    def spawn_options(self) -> dict[str, object]:
+        return {}
+
+    def wait_ready(self, *, timeout: float) -> None:
+        raise NotImplementedError
+
+    def start(self, *, timeout: float = 30.0) -> "ChildService":
+        if self.process is not None:
+            return self
+        self.process = spawn([sys.executable, "-m", "fraudpipe.cli", *self.command()], log_path=self.log_path,
+                             **self.spawn_options())  # type: ignore[arg-type]
+        try:
+            self.wait_ready(timeout=timeout)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, *, grace: float | None = None) -> None:
+        process, self.process = self.process, None
+        terminate(process, grace=self.stop_grace if grace is None else grace)
+
+    def kill(self) -> None:
+        process, self.process = self.process, None
+        kill(process)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self) -> "ChildService":
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> "ChildService":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
