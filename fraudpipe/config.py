@@ -75,7 +75,7 @@ class SparkConfig:
     driver_memory: str = "2g"
     checkpoint_dir: str = ".fraudpipe/checkpoints/fraud_detection"
     trigger_seconds: float = 2.0
-    watermark_seconds: int = 30
+    watermark_seconds: int = 10
     max_records_per_trigger: int = 200000
     reader_schema_version: int = 1  # the transaction schema version the job reads as (2 adds device_id)
 

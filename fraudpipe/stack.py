@@ -22,7 +22,7 @@ import click
 from fraudpipe import contracts
 from fraudpipe.config import Config, load_config
 from fraudpipe.errors import FraudpipeError
-from fraudpipe.health import http_json, http_ok, kafka_ok
+from fraudpipe.health import http_ok, kafka_ok
 
 STATE_FILE = "state.json"
 
@@ -126,6 +126,8 @@ class Stack:
     # --- the components, in start order -----------------------------------------
     def components(self) -> list[Component]:
         c = self.config
+        # The producer starts before the stream job so the first window fills while Spark
+        # starts (the job reads from the earliest offset): the first alert comes sooner.
         # The embedded broker forgets everything when it stops, so offsets kept from an
         # earlier run would point past the end of the new, empty topics: each run gets
         # its own Spark checkpoint and Connect offsets. SQLite and the registry persist.
@@ -143,9 +145,9 @@ class Stack:
                       lambda _: http_ok(c.schema_registry.url + "/")),
             Component("connect", ["connect", "--port", str(c.connect.port)], c.connect.url,
                       lambda _: http_ok(c.connect.url + "/"), env=run_env),
-            Component("stream", ["stream"], "(spark local)", self._stream_started, start_timeout=180, env=run_env),
             Component("producer", ["produce", "--rate", str(self.rate)], f"{self.rate:g} tx/s",
                       lambda comp: comp.alive(), start_timeout=30),
+            Component("stream", ["stream"], "(spark local)", self._stream_started, start_timeout=180, env=run_env),
             Component("dashboard", ["dashboard", "--port", str(c.dashboard.port)],
                       f"http://{c.dashboard.host}:{c.dashboard.port}/",
                       lambda _: http_ok(f"http://{c.dashboard.host}:{c.dashboard.port}/api/health")),
