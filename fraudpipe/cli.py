@@ -23,6 +23,7 @@ COMMANDS = {
     "stream": "spark_apps.fraud_detection:stream_command",
     "train": "spark_apps.kmeans_model_training:train_command",
     "dashboard": "dashboard.cli:dashboard_command",
+    "config": "fraudpipe.config_cli:config_group",
 }
 
 

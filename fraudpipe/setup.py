@@ -40,12 +40,17 @@ def connector_files(prefix: str) -> list[Path]:
     return sorted(contracts.CONNECTORS_DIR.glob(f"{prefix}*.json"))
 
 
-def register_connectors(connect_url: str, *, prefix: str) -> list[str]:
-    """PUT every connectors/<prefix>*.json to the Connect REST API (create or update)."""
+def register_connectors(connect_url: str, *, prefix: str, overrides: dict[str, str] | None = None) -> list[str]:
+    """PUT every connectors/<prefix>*.json to the Connect REST API (create or update).
+
+    `overrides` replace keys the files already set (the registry URL, the SQLite path),
+    so a run on other ports or paths than the shipped defaults still wires up.
+    """
     names = []
     for path in connector_files(prefix):
         spec = json.loads(path.read_text())
-        status, body = http_json(f"{connect_url}/connectors/{spec['name']}/config", method="PUT", body=spec["config"])
+        config = {k: (overrides or {}).get(k, v) for k, v in spec["config"].items()}
+        status, body = http_json(f"{connect_url}/connectors/{spec['name']}/config", method="PUT", body=config)
         if status not in (200, 201):
             raise SetupError(f"registering connector {path.name} at {connect_url} failed: HTTP {status} {body}")
         names.append(spec["name"])

@@ -220,7 +220,10 @@ class Stack:
         if "stream" in built:
             ensure_model(c, log_path=self.logs / "train.log")
         if "connect" in built:
-            register_connectors(c.connect.url, prefix="sqlite")
+            register_connectors(c.connect.url, prefix="sqlite", overrides={
+                "value.converter.schema.registry.url": c.schema_registry.url,
+                "connection.url": f"jdbc:sqlite:{c.path(c.store.sqlite_path)}",
+            })
         self._prepared = True
 
     def supervise(self) -> int:

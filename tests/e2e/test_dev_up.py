@@ -27,6 +27,14 @@ def _alerts(port: int) -> list[dict]:
         return []
 
 
+def _sender_transactions(port: int, sender: str) -> list[dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/senders/{sender}", timeout=3) as response:
+            return json.loads(response.read())["transactions"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def _processes_under(path: Path) -> list[str]:
     """Command lines of live processes that run from `path` (zombies have none)."""
     found = []
@@ -70,6 +78,12 @@ def test_dev_up_in_a_clean_checkout_reaches_alerts_and_stops_cleanly(tmp_path: P
         output = (tmp_path / "dev-up.log").read_text(errors="replace")
         assert first_alert_after is not None, f"no alert through the dashboard API; ./dev up said:\n{output[-4000:]}"
         assert (checkout / ".venv" / "bin" / "fraudpipe").exists(), "./dev up should create its own virtualenv"
+        # the sink connector wrote the raw transactions behind the alert into the store
+        sender = _alerts(ports["dashboard"])[0]["sender_account"]
+        deadline = time.monotonic() + 60
+        while not _sender_transactions(ports["dashboard"], sender) and time.monotonic() < deadline:
+            time.sleep(2)
+        assert _sender_transactions(ports["dashboard"], sender), f"no raw transactions of {sender} in the store"
         tree = _descendants(dev.pid)
         dev.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal delivers
         dev.wait(timeout=180)

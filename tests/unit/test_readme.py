@@ -170,3 +170,11 @@ def test_every_curl_targets_a_real_route(tmp_path: Path):
             adapter.match(parts.path, method=method)
         except (NotFound, MethodNotAllowed) as exc:
             pytest.fail(f"README curl {method} {parts.path} has no route: {exc}")
+
+
+def test_config_reference_is_the_loaders():
+    from fraudpipe.config_cli import reference_markdown
+
+    text = README.read_text()
+    table = text.split("<!-- config-reference:start -->", 1)[1].split("<!-- config-reference:end -->", 1)[0]
+    assert table.strip() == reference_markdown().strip(), "run `fraudpipe config reference` and paste it into the README"
