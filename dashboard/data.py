@@ -14,6 +14,10 @@ from fraudpipe.store.base import METRIC_COUNTERS, Store
 from dashboard.params import MINUTE_MS, TimeRange, encode_cursor
 
 SENDER_ROWS = 500  # alerts and transactions shown on one sender's page
+# The overview's series has at most this many points: a chart shows no more, and a day of
+# minutes (1,440 points, ~375 kB of JSON) cost more to encode and send than to read.
+MAX_SERIES_POINTS = 360
+BUCKET_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
 
 
 def ratio(part: float, whole: float) -> float | None:
@@ -31,33 +35,41 @@ def parse_json_text(text: Any) -> Any:
 
 
 # --- overview -----------------------------------------------------------------
+def bucket_minutes_for(window: TimeRange) -> int:
+    """The smallest bucket (in minutes) that keeps the series of `window` within MAX_SERIES_POINTS."""
+    span_minutes = -(-(window.until_ms - window.since_ms) // MINUTE_MS)
+    return next((b for b in BUCKET_MINUTES if -(-span_minutes // b) <= MAX_SERIES_POINTS), BUCKET_MINUTES[-1])
+
+
 def overview(store: Store, window: TimeRange) -> dict[str, Any]:
-    """Per-minute series and totals over `window`, with the derived shares and latencies."""
-    minutes = store.metrics_by_minute(since_ms=window.since_ms, until_ms=window.until_ms)
-    totals = {counter: 0 for counter in METRIC_COUNTERS}
-    latency_max = 0
-    series = []
-    for row in minutes:
-        for counter in METRIC_COUNTERS:
-            totals[counter] += row[counter]
-        latency_max = max(latency_max, row["latency_ms_max"])
-        series.append(
-            {
-                "minute": row["minute"],
-                "transactions": row["transactions"],
-                "alerts": row["flagged_windows"],
-                "windows": row["windows"],
-                "flagged_transactions": row["flagged_transactions"],
-                "amount_normal_minor": row["amount_normal_minor"],
-                "amount_flagged_minor": row["amount_flagged_minor"],
-                "failed_transactions": row["failed_transactions"],
-                "late_records": row["late_records"],
-                "dlq_records": row["dlq_records"],
-                "latency_ms_avg": ratio(row["latency_ms_sum"], row["flagged_windows"]),
-                "latency_ms_max": row["latency_ms_max"],
-            }
-        )
-    active_minutes = max(len(series), 1)
+    """Totals over `window` and a series of at most MAX_SERIES_POINTS buckets, with the derived shares and latencies.
+
+    Every figure is exact: buckets are sums of whole minutes, totals sums of every minute.
+    """
+    bucket_minutes = bucket_minutes_for(window)
+    # the buckets are summed by the store (in SQL on SQLite): a day is 288 rows, not 1,440
+    buckets = store.metrics_by_minute(since_ms=window.since_ms, until_ms=window.until_ms, bucket_minutes=bucket_minutes)
+    totals = {counter: sum(row[counter] for row in buckets) for counter in METRIC_COUNTERS}
+    latency_max = max((row["latency_ms_max"] for row in buckets), default=0)
+    minutes_with_data = sum(row["minutes"] for row in buckets)
+    series = [
+        {
+            "minute": row["minute"],
+            "transactions": row["transactions"],
+            "alerts": row["flagged_windows"],
+            "windows": row["windows"],
+            "flagged_transactions": row["flagged_transactions"],
+            "amount_normal_minor": row["amount_normal_minor"],
+            "amount_flagged_minor": row["amount_flagged_minor"],
+            "failed_transactions": row["failed_transactions"],
+            "late_records": row["late_records"],
+            "dlq_records": row["dlq_records"],
+            "latency_ms_avg": ratio(row["latency_ms_sum"], row["flagged_windows"]),
+            "latency_ms_max": row["latency_ms_max"],
+        }
+        for row in buckets
+    ]
+    active_minutes = max(minutes_with_data, 1)
     return {
         "range": window.as_dict(),
         "totals": totals,
@@ -70,8 +82,9 @@ def overview(store: Store, window: TimeRange) -> dict[str, Any]:
             "latency_ms_max": latency_max,
             "late_records": totals["late_records"],
             "dlq_records": totals["dlq_records"],
-            "minutes_with_data": len(series),
+            "minutes_with_data": minutes_with_data,
         },
+        "bucket_minutes": bucket_minutes,
         "series": series,
     }
 

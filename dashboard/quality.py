@@ -99,23 +99,18 @@ def quality(store: Store, *, label_limit: int) -> dict[str, Any]:
     windows = {window_of(label) for label in labels}
     since = min(start for _, start in windows)
     until = max(start for _, start in windows) + MINUTE_MS
-    span_rows = store.latest_alerts(since_ms=since, until_ms=until, limit=MAX_LIMIT)
-    span = [(a["sender_account"], a["window_start"]) for a in span_rows]
-    if len(span_rows) < MAX_LIMIT:
-        detected = set(span) & windows  # the span holds every alert of every labelled window
-    else:
-        detected = set()
-        by_sender: dict[str, list[int]] = defaultdict(list)
-        for sender, start in windows:
-            by_sender[sender].append(start)
-        for sender, starts in by_sender.items():  # one partition per sender
-            alerts = store.alerts_for_sender(sender=sender, since_ms=min(starts), until_ms=max(starts) + 1, limit=MAX_LIMIT)
-            detected |= {(sender, a["window_start"]) for a in alerts} & windows
+    span = store.alert_windows(since_ms=since, until_ms=until, limit=MAX_LIMIT)  # keys only: no JSON columns
+    detected = set(span) & windows
+    if len(span) >= MAX_LIMIT:
+        # The read stopped at the limit, newest first: it holds every alert that starts after its
+        # oldest window_start. Older labelled windows are looked up by primary key.
+        oldest = span[-1][1]
+        detected |= store.alerted_windows(windows=[w for w in windows if w[1] <= oldest])
     result = score_quality(labels, detected, span)
     return {
         **result,
         "span": {"since": since, "until": until},
         "labels_considered": len(labels),
         # precision is then measured over the newest MAX_LIMIT alerts of the span only
-        "alerts_truncated": len(span_rows) >= MAX_LIMIT,
+        "alerts_truncated": len(span) >= MAX_LIMIT,
     }

@@ -40,6 +40,7 @@ LABELS_TABLE: Final = "labels"
 ALERTS_TABLE: Final = "alerts"
 ALERTS_BY_SENDER_TABLE: Final = "alerts_by_sender"
 METRICS_TABLE: Final = "metrics"
+METRICS_BY_MINUTE_TABLE: Final = "metrics_by_minute"
 MODELS_TABLE: Final = "models"
 ALL_TABLES: Final = (
     TRANSACTIONS_TABLE,
@@ -47,6 +48,7 @@ ALL_TABLES: Final = (
     ALERTS_TABLE,
     ALERTS_BY_SENDER_TABLE,
     METRICS_TABLE,
+    METRICS_BY_MINUTE_TABLE,
     MODELS_TABLE,
 )
 

@@ -31,14 +31,15 @@
 
   const renderers = {
     overview(d) {
-      const s = d.series, x = s.map((r) => toDate(r.minute));
+      // long ranges come in buckets of several minutes (d.bucket_minutes): plot per-minute averages
+      const s = d.series, x = s.map((r) => toDate(r.minute)), perMin = (v) => v / (d.bucket_minutes || 1);
       draw("chart-volume", [
-        { x, y: s.map((r) => r.transactions), name: "transactions / min", type: "scatter", mode: "lines+markers" },
-        { x, y: s.map((r) => r.alerts), name: "alerts / min", type: "scatter", mode: "lines+markers", yaxis: "y2" },
+        { x, y: s.map((r) => perMin(r.transactions)), name: "transactions / min", type: "scatter", mode: "lines+markers" },
+        { x, y: s.map((r) => perMin(r.alerts)), name: "alerts / min", type: "scatter", mode: "lines+markers", yaxis: "y2" },
       ], { yaxis2: { overlaying: "y", side: "right", rangemode: "tozero" } });
       draw("chart-amounts", [
-        { x, y: s.map((r) => r.amount_normal_minor / 100), name: "normal", type: "bar" },
-        { x, y: s.map((r) => r.amount_flagged_minor / 100), name: "flagged", type: "bar" },
+        { x, y: s.map((r) => perMin(r.amount_normal_minor) / 100), name: "normal", type: "bar" },
+        { x, y: s.map((r) => perMin(r.amount_flagged_minor) / 100), name: "flagged", type: "bar" },
       ], { barmode: "stack" });
       draw("chart-shares", [
         { x, y: s.map((r) => (r.transactions ? r.flagged_transactions / r.transactions : null)), name: "flagged share", type: "scatter", mode: "lines" },
@@ -49,8 +50,8 @@
         { x, y: s.map((r) => r.latency_ms_max), name: "max", type: "scatter", mode: "lines" },
       ]);
       draw("chart-late", [
-        { x, y: s.map((r) => r.late_records), name: "late", type: "bar" },
-        { x, y: s.map((r) => r.dlq_records), name: "DLQ", type: "bar" },
+        { x, y: s.map((r) => perMin(r.late_records)), name: "late", type: "bar" },
+        { x, y: s.map((r) => perMin(r.dlq_records)), name: "DLQ", type: "bar" },
       ]);
     },
     alerts(d) {

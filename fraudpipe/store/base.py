@@ -10,10 +10,13 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Mapping, Sequence
 
+from fraudpipe.errors import StoreError
+
 Row = Mapping[str, Any]
 
 MODEL_NAME = "kmeans"
 MAX_LIMIT = 1000  # no read returns more rows than this, whatever the caller asks
+MINUTE_MS = 60_000
 
 METRIC_COUNTERS = (
     "transactions",
@@ -44,6 +47,45 @@ def days_between(since_ms: int, until_ms: int) -> list[str]:
 
 def bounded(limit: int) -> int:
     return max(1, min(int(limit), MAX_LIMIT))
+
+
+def sum_metric_rows(rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """Metric rows summed per minute (counters added, latency_ms_max the maximum), oldest first.
+
+    The definition of a minute's totals: every adapter's metrics_by_minute must equal it.
+    """
+    minutes: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        total = minutes.setdefault(row["minute"], {"minute": row["minute"], **{c: 0 for c in METRIC_COUNTERS}, "latency_ms_max": 0})
+        for counter in METRIC_COUNTERS:
+            total[counter] += row.get(counter) or 0
+        total["latency_ms_max"] = max(total["latency_ms_max"], row.get("latency_ms_max") or 0)
+    return [minutes[m] for m in sorted(minutes)]
+
+
+def bucket_minutes_totals(minutes: Iterable[Row], bucket_minutes: int) -> list[dict[str, Any]]:
+    """Per-minute totals summed into buckets of `bucket_minutes` aligned to the epoch, oldest first.
+
+    A bucket is keyed by the minute it starts at and counts in `minutes` the minutes with data it holds.
+    """
+    size = max(1, int(bucket_minutes)) * MINUTE_MS
+    buckets: dict[int, dict[str, Any]] = {}
+    for row in minutes:
+        start = row["minute"] - row["minute"] % size
+        bucket = buckets.setdefault(start, {"minute": start, **{c: 0 for c in METRIC_COUNTERS}, "latency_ms_max": 0, "minutes": 0})
+        for counter in METRIC_COUNTERS:
+            bucket[counter] += row[counter]
+        bucket["latency_ms_max"] = max(bucket["latency_ms_max"], row["latency_ms_max"])
+        bucket["minutes"] += 1
+    return [buckets[start] for start in sorted(buckets)]
+
+
+def distinct_windows(windows: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The distinct (sender_account, window_start) keys of an alerted_windows() call, checked against MAX_LIMIT."""
+    keys = list(dict.fromkeys((str(sender), int(start)) for sender, start in windows))
+    if len(keys) > MAX_LIMIT:
+        raise StoreError(f"alerted_windows: {len(keys)} windows asked, at most {MAX_LIMIT} per call")
+    return keys
 
 
 class Store(ABC):
@@ -78,7 +120,11 @@ class Store(ABC):
 
     @abstractmethod
     def upsert_metrics(self, rows: Sequence[Row]) -> None:
-        """Metric rows keyed by (minute, batch_id); `day` is derived when absent."""
+        """Metric rows keyed by (minute, batch_id); `day` is derived when absent.
+
+        In the same write, the metrics_by_minute totals of every minute touched are recomputed
+        from all of that minute's rows, so they stay exact when a batch is replayed.
+        """
 
     @abstractmethod
     def record_model(self, row: Row) -> None:
@@ -106,6 +152,18 @@ class Store(ABC):
         """One sender's alerts with since_ms <= window_start < until_ms, newest first."""
 
     @abstractmethod
+    def alert_windows(self, *, since_ms: int, until_ms: int, limit: int = MAX_LIMIT) -> list[tuple[str, int]]:
+        """(sender_account, window_start) of the alerts with since_ms <= window_start < until_ms, in
+        latest_alerts' order (window_start DESC, sender ASC): its keys without the rows' other columns."""
+
+    @abstractmethod
+    def alerted_windows(self, *, windows: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of the given (sender_account, window_start) windows have an alert.
+
+        Point reads by primary key; at most MAX_LIMIT distinct windows per call (StoreError past that).
+        """
+
+    @abstractmethod
     def transactions_for_sender(
         self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100
     ) -> list[dict[str, Any]]:
@@ -128,20 +186,18 @@ class Store(ABC):
         """Registered model versions, newest first."""
 
     # --- derived reads, shared by every adapter --------------------------------
-    def metrics_by_minute(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
-        """Per-minute metrics (batches summed), oldest first."""
-        minutes: dict[int, dict[str, Any]] = {}
-        for row in self.metric_rows(since_ms=since_ms, until_ms=until_ms):
-            total = minutes.setdefault(row["minute"], {"minute": row["minute"], **{c: 0 for c in METRIC_COUNTERS}, "latency_ms_max": 0})
-            for counter in METRIC_COUNTERS:
-                total[counter] += row.get(counter) or 0
-            total["latency_ms_max"] = max(total["latency_ms_max"], row.get("latency_ms_max") or 0)
-        return [minutes[m] for m in sorted(minutes)]
+    def metrics_by_minute(self, *, since_ms: int, until_ms: int, bucket_minutes: int = 1) -> list[dict[str, Any]]:
+        """Per-minute metrics (batches summed), oldest first; bucket_minutes > 1 sums them further
+        into buckets (see bucket_minutes_totals), which is how long ranges stay small.
+
+        Adapters answer from the metrics_by_minute table, which upsert_metrics keeps equal to this.
+        """
+        return bucket_minutes_totals(sum_metric_rows(self.metric_rows(since_ms=since_ms, until_ms=until_ms)), bucket_minutes)
 
     def totals(self, *, since_ms: int, until_ms: int) -> dict[str, int]:
         """Sums of every metric counter over a time range."""
         totals = {c: 0 for c in METRIC_COUNTERS}
-        for minute in self.metrics_by_minute(since_ms=since_ms, until_ms=until_ms):
+        for minute in self.metrics_by_minute(since_ms=since_ms, until_ms=until_ms, bucket_minutes=24 * 60):
             for counter in METRIC_COUNTERS:
                 totals[counter] += minute[counter]
         return totals

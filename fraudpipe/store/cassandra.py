@@ -14,13 +14,18 @@ from fraudpipe.contracts import (
     ALERTS_TABLE,
     CQL_FILE,
     LABELS_TABLE,
+    METRICS_BY_MINUTE_TABLE,
     METRICS_TABLE,
     MODELS_TABLE,
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
 from fraudpipe.store.base import MODEL_NAME, Row, Store, bounded, day_of, days_between
+from fraudpipe.store.base import MAX_LIMIT, METRIC_COUNTERS, bucket_minutes_totals, distinct_windows, sum_metric_rows
 from fraudpipe.store.cql import table_specs
+
+# More batch rows than this in one minute means a runaway writer, not a stream at any trigger.
+MAX_BATCHES_PER_MINUTE = 10_000
 
 # How far back the label scan of the quality view looks; labels have no time partition.
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -126,7 +131,21 @@ class CassandraStore(Store):
         self._upsert(ALERTS_BY_SENDER_TABLE, rows)
 
     def upsert_metrics(self, rows: Sequence[Row]) -> None:
-        self._upsert(METRICS_TABLE, [{**row, "day": row.get("day") or day_of(row["minute"])} for row in rows])
+        rows = [{**row, "day": row.get("day") or day_of(row["minute"])} for row in rows]
+        self._upsert(METRICS_TABLE, rows)
+        # Then each minute touched is re-totalled from all its rows (one clustering slice of
+        # its day partition). Not atomic with the rows as in SQLite: a crash in between fails
+        # the batch before its offsets are committed, and the replay re-totals the minutes.
+        # One stream job writes metrics, batch after batch, so totals are never raced.
+        totals = []
+        for day, minute in sorted({(row["day"], row["minute"]) for row in rows}):
+            batch_rows = self._query(
+                f"SELECT * FROM {METRICS_TABLE} WHERE day = ? AND minute = ? LIMIT ?", [day, minute, MAX_BATCHES_PER_MINUTE + 1]
+            )
+            if len(batch_rows) > MAX_BATCHES_PER_MINUTE:
+                raise StoreError(f"{METRICS_TABLE}: more than {MAX_BATCHES_PER_MINUTE} batch rows in minute {minute}")
+            totals += [{**total, "day": day} for total in sum_metric_rows(batch_rows)]
+        self._upsert(METRICS_BY_MINUTE_TABLE, totals)
 
     def record_model(self, row: Row) -> None:
         self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
@@ -171,6 +190,36 @@ class CassandraStore(Store):
             [sender, since_ms, until_ms, bounded(limit)],
         )
 
+    def alert_windows(self, *, since_ms: int, until_ms: int, limit: int = MAX_LIMIT) -> list[tuple[str, int]]:
+        limit = bounded(limit)
+        found: list[tuple[str, int]] = []
+        for day in days_between(since_ms, until_ms) if since_ms < until_ms else []:  # clustering order is the result order
+            rows = self._query(
+                f"SELECT sender_account, window_start FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ? LIMIT ?",
+                [day, since_ms, until_ms, limit - len(found)],
+            )
+            found += [(row["sender_account"], row["window_start"]) for row in rows]
+            if len(found) >= limit:
+                break
+        return found
+
+    def alerted_windows(self, *, windows: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        keys = distinct_windows(windows)
+        if not keys:
+            return set()
+        # one primary-key read per window, run concurrently like the writes
+        statement = self._prepare(f"SELECT * FROM {ALERTS_BY_SENDER_TABLE} WHERE sender_account = ? AND window_start = ?")
+        results = self._driver.concurrent.execute_concurrent_with_args(
+            self._session, statement, keys, concurrency=self._config.concurrency, raise_on_first_error=False
+        )
+        found: set[tuple[str, int]] = set()
+        for (sender, start), (ok, result) in zip(keys, results):
+            if not ok:
+                raise StoreError(f"read of {ALERTS_BY_SENDER_TABLE} ({sender}, {start}) failed: {result}", retriable=True)
+            if list(result):
+                found.add((sender, start))
+        return found
+
     def transactions_for_sender(
         self, *, sender: str, since_ms: int, until_ms: int, limit: int = 100
     ) -> list[dict[str, Any]]:
@@ -197,6 +246,16 @@ class CassandraStore(Store):
                 f"SELECT * FROM {METRICS_TABLE} WHERE day = ? AND minute >= ? AND minute < ?", [day, since_ms, until_ms]
             )
         return rows
+
+    def metrics_by_minute(self, *, since_ms: int, until_ms: int, bucket_minutes: int = 1) -> list[dict[str, Any]]:
+        """As the port's, from the per-minute totals upsert_metrics keeps: at most 1,440 rows a day."""
+        rows: list[dict[str, Any]] = []
+        for day in days_between(since_ms, until_ms):
+            rows += self._query(
+                f"SELECT * FROM {METRICS_BY_MINUTE_TABLE} WHERE day = ? AND minute >= ? AND minute < ?", [day, since_ms, until_ms]
+            )
+        columns = ("minute", *METRIC_COUNTERS, "latency_ms_max")
+        return bucket_minutes_totals(({c: row[c] or 0 for c in columns} for row in rows), bucket_minutes)
 
     def models(self, *, limit: int = 50) -> list[dict[str, Any]]:
         return self._query(f"SELECT * FROM {MODELS_TABLE} WHERE name = ? LIMIT ?", [MODEL_NAME, bounded(limit)])

@@ -40,7 +40,7 @@ def test_no_labels_means_unknown_not_zero():
 
 
 def test_detection_is_the_same_when_the_span_holds_more_alerts_than_one_read(tmp_path):
-    """Past MAX_LIMIT alerts in the labels' span, detection falls back to per-sender reads."""
+    """Past MAX_LIMIT alerts in the labels' span, detection falls back to point reads of the labelled windows."""
     from dashboard.quality import quality
     from fraudpipe.store.base import MAX_LIMIT
     from fraudpipe.store.sqlite import SqliteStore

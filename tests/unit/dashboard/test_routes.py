@@ -66,6 +66,23 @@ def test_overview_sums_batches_per_minute(dashboard_client, filled):
     assert 'id="chart-volume"' in html and 'data-live="summary"' in html
 
 
+def test_overview_of_a_long_range_sums_whole_minutes_into_buckets(dashboard_client, filled):
+    minutes = dashboard_client.get("/api/overview?minutes=60").get_json()
+    day = dashboard_client.get("/api/overview?minutes=1440").get_json()
+    assert minutes["bucket_minutes"] == 1 and day["bucket_minutes"] == 5
+    assert day["totals"] == minutes["totals"] and day["summary"] == minutes["summary"]  # exact, not sampled
+    by_minute = {row["minute"]: row for row in minutes["series"]}
+    assert len(day["series"]) == len({m - m % (5 * MINUTE) for m in by_minute})
+    for bucket in day["series"]:
+        assert bucket["minute"] % (5 * MINUTE) == 0
+        inside = [row for m, row in by_minute.items() if bucket["minute"] <= m < bucket["minute"] + 5 * MINUTE]
+        assert bucket["transactions"] == sum(row["transactions"] for row in inside)
+        assert bucket["alerts"] == sum(row["alerts"] for row in inside)
+        assert bucket["latency_ms_max"] == max(row["latency_ms_max"] for row in inside)
+    week = dashboard_client.get("/api/overview?minutes=10080").get_json()
+    assert week["bucket_minutes"] == 30 and sum(b["transactions"] for b in week["series"]) == minutes["totals"]["transactions"]
+
+
 def test_alerts_newest_first_with_explanation_and_model_version(dashboard_client, filled):
     body = dashboard_client.get("/api/alerts").get_json()
     starts = [a["window_start"] for a in body["alerts"]]

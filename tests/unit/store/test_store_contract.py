@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudpipe.store.base import Store, day_of
+from fraudpipe.errors import StoreError
+from fraudpipe.store.base import MAX_LIMIT, Store, day_of
 from fraudpipe.store.sqlite import SqliteStore
 from tests.fixtures.core import cassandra_store_config, cassandra_target
 
@@ -142,6 +143,48 @@ def test_metrics_by_minute_agrees_with_the_port_definition(store: Store):
     assert len(store.metrics_by_minute(since_ms=since, until_ms=until)) == 4
 
 
+def test_minute_totals_stay_exact_through_replays_and_later_batches(store: Store):
+    def batch(batch_id: int, minutes: range, transactions: int, latency: int) -> list[dict]:
+        return [{"minute": T0 + m * MINUTE, "batch_id": batch_id, "transactions": transactions, "windows": 2,
+                 "latency_ms_sum": latency, "latency_ms_max": latency, "updated_at": T0 + batch_id} for m in minutes]
+
+    store.upsert_metrics(batch(1, range(0, 3), 10, 700))
+    store.upsert_metrics(batch(2, range(2, 4), 5, 400))  # minute 2 gets a second batch
+    store.upsert_metrics(batch(2, range(2, 4), 6, 900))  # batch 2 replayed, with other latencies and counts
+    store.upsert_metrics(batch(3, range(1, 2), 1, 100) + [{"minute": T0 + 1440 * MINUTE, "batch_id": 3, "late_records": 4}])
+    since, until = T0 - MINUTE, T0 + 2000 * MINUTE
+    minutes = store.metrics_by_minute(since_ms=since, until_ms=until)
+    assert minutes == Store.metrics_by_minute(store, since_ms=since, until_ms=until)
+    assert [(m["minute"] - T0) // MINUTE for m in minutes] == [0, 1, 2, 3, 1440]
+    assert [m["transactions"] for m in minutes] == [10, 11, 16, 6, 0]
+    assert [m["latency_ms_max"] for m in minutes] == [700, 700, 900, 900, 0]
+    assert minutes[2]["windows"] == 4 and minutes[2]["latency_ms_sum"] == 1600 and minutes[4]["late_records"] == 4
+    assert [m["minute"] for m in store.metrics_by_minute(since_ms=T0 + MINUTE, until_ms=T0 + 3 * MINUTE)] == [T0 + MINUTE, T0 + 2 * MINUTE]
+    assert store.totals(since_ms=since, until_ms=until)["transactions"] == 43
+
+
+def test_alert_windows_are_the_keys_of_latest_alerts(store: Store):
+    day = 86_400_000
+    store.upsert_alerts([alert(f"s{i}", T0 + m * MINUTE) for i in range(3) for m in range(2)] + [alert("s9", T0 - day)])
+    since, until = T0 - 2 * day, T0 + day
+    keys = [(a["sender_account"], a["window_start"]) for a in store.latest_alerts(since_ms=since, until_ms=until)]
+    assert store.alert_windows(since_ms=since, until_ms=until) == keys and len(keys) == 7  # across two day buckets
+    assert store.alert_windows(since_ms=since, until_ms=until, limit=4) == keys[:4]
+    assert store.alert_windows(since_ms=T0, until_ms=T0 + MINUTE) == [("s0", T0), ("s1", T0), ("s2", T0)]
+    assert store.alert_windows(since_ms=T0 + day, until_ms=T0 + 2 * day) == []
+
+
+def test_alerted_windows_are_point_reads_of_alert_keys(store: Store):
+    store.upsert_alerts([alert("s1", T0), alert("s1", T0 + 2 * MINUTE), alert("s2", T0 + MINUTE)])
+    asked = [("s1", T0), ("s1", T0 + MINUTE), ("s2", T0 + MINUTE), ("s2", T0), ("nobody", T0), ("s1", T0)]
+    assert store.alerted_windows(windows=asked) == {("s1", T0), ("s2", T0 + MINUTE)}
+    assert store.alerted_windows(windows=[]) == set()
+    many = [(f"x{i}", T0) for i in range(MAX_LIMIT - 2)] + [("s2", T0 + MINUTE), ("s1", T0 + 2 * MINUTE)]
+    assert store.alerted_windows(windows=many) == {("s2", T0 + MINUTE), ("s1", T0 + 2 * MINUTE)}
+    with pytest.raises(StoreError):
+        store.alerted_windows(windows=many + [("s1", T0 - MINUTE)])
+
+
 def test_labels(store: Store):
     labels = [
         {"transaction_id": f"tx-{i}", "pattern": "card_testing", "sender_account": "s1", "event_time": T0, "labeled_at": T0 + i}
@@ -165,3 +208,4 @@ def test_empty_store_reads(store: Store):
     assert store.latest_alerts(since_ms=T0, until_ms=T0 + MINUTE) == []
     assert store.totals(since_ms=T0, until_ms=T0 + MINUTE)["transactions"] == 0
     assert store.labels_for([]) == []
+
