@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from fraudpipe.errors import StoreError
 
@@ -17,6 +17,12 @@ Row = Mapping[str, Any]
 MODEL_NAME = "kmeans"
 MAX_LIMIT = 1000  # no read returns more rows than this, whatever the caller asks
 MINUTE_MS = 60_000
+# Bulk scans (training input) yield chunks of at most this many rows; only the chunk in hand
+# is in memory, however many rows the table holds.
+MAX_SCAN_CHUNK = 100_000
+# Open bounds of a scan: every event_time fits between them.
+SCAN_MIN_MS = -(2**63)
+SCAN_MAX_MS = 2**63 - 1
 
 METRIC_COUNTERS = (
     "transactions",
@@ -86,6 +92,10 @@ def distinct_windows(windows: Iterable[tuple[str, int]]) -> list[tuple[str, int]
     if len(keys) > MAX_LIMIT:
         raise StoreError(f"alerted_windows: {len(keys)} windows asked, at most {MAX_LIMIT} per call")
     return keys
+
+
+def bounded_chunk(chunk_size: int) -> int:
+    return max(1, min(int(chunk_size), MAX_SCAN_CHUNK))
 
 
 class Store(ABC):
@@ -176,6 +186,19 @@ class Store(ABC):
     @abstractmethod
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
         """Up to `limit` labels; used by the dashboard's quality view."""
+
+    @abstractmethod
+    def scan_transactions(
+        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every raw transaction with since_ms <= event_time < until_ms, in no particular order,
+        as lists of at most `chunk_size` rows (capped at MAX_SCAN_CHUNK). For bulk reads (training)."""
+
+    @abstractmethod
+    def scan_labels(
+        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every label whose transaction's event_time is in [since_ms, until_ms), chunked as scan_transactions."""
 
     @abstractmethod
     def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:

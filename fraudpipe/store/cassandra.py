@@ -6,7 +6,7 @@ partition key, walking day buckets newest first where a query spans days.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from fraudpipe.config import StoreConfig
 from fraudpipe.contracts import (
@@ -20,7 +20,17 @@ from fraudpipe.contracts import (
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
-from fraudpipe.store.base import MODEL_NAME, Row, Store, bounded, day_of, days_between
+from fraudpipe.store.base import (
+    MODEL_NAME,
+    SCAN_MAX_MS,
+    SCAN_MIN_MS,
+    Row,
+    Store,
+    bounded,
+    bounded_chunk,
+    day_of,
+    days_between,
+)
 from fraudpipe.store.base import MAX_LIMIT, METRIC_COUNTERS, bucket_minutes_totals, distinct_windows, sum_metric_rows
 from fraudpipe.store.cql import table_specs
 
@@ -238,6 +248,40 @@ class CassandraStore(Store):
         # labels are partitioned by transaction_id: a bounded scan, newest first after sorting
         rows = self._query(f"SELECT * FROM {LABELS_TABLE} LIMIT ?", [bounded(limit)])
         return sorted(rows, key=lambda r: r["labeled_at"] or 0, reverse=True)
+
+    def scan_transactions(
+        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        return self._scan(TRANSACTIONS_TABLE, since_ms, until_ms, chunk_size)
+
+    def scan_labels(
+        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        return self._scan(LABELS_TABLE, since_ms, until_ms, chunk_size)
+
+    def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+        """A paged full-table scan (the driver fetches `chunk_size` rows a page), time-filtered here.
+
+        Neither table is partitioned by time, so a time range in CQL would make every node
+        filter a full scan anyway while hiding the cost; paging bounds memory to one page.
+        """
+        size = bounded_chunk(chunk_size)
+        statement = self._prepare(f"SELECT * FROM {table}").bind(())
+        statement.fetch_size = size
+        try:
+            result = self._session.execute(statement)
+            while True:
+                page = [{k: to_millis(v) for k, v in row._asdict().items()} for row in result.current_rows]
+                rows = [r for r in page if r["event_time"] is not None and since_ms <= r["event_time"] < until_ms]
+                if rows:
+                    yield rows
+                if not result.has_more_pages:
+                    return
+                result.fetch_next_page()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"scan of {table} failed: {exc}", retriable=True) from exc
 
     def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

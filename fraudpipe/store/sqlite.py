@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from fraudpipe.contracts import (
     ALERTS_BY_SENDER_TABLE,
@@ -22,7 +22,18 @@ from fraudpipe.contracts import (
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
-from fraudpipe.store.base import METRIC_COUNTERS, MODEL_NAME, Row, Store, bounded, day_of, days_between
+from fraudpipe.store.base import (
+    METRIC_COUNTERS,
+    MODEL_NAME,
+    SCAN_MAX_MS,
+    SCAN_MIN_MS,
+    Row,
+    Store,
+    bounded,
+    bounded_chunk,
+    day_of,
+    days_between,
+)
 from fraudpipe.store.base import MAX_LIMIT, MINUTE_MS, distinct_windows
 from fraudpipe.store.cql import TableSpec, table_specs
 
@@ -266,6 +277,39 @@ class SqliteStore(Store):
 
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
         return self._query(f"SELECT * FROM {LABELS_TABLE} ORDER BY labeled_at DESC LIMIT ?", [bounded(limit)])
+
+    def scan_transactions(
+        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        return self._scan(TRANSACTIONS_TABLE, since_ms, until_ms, chunk_size)
+
+    def scan_labels(
+        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        return self._scan(LABELS_TABLE, since_ms, until_ms, chunk_size)
+
+    def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+        """One SELECT over the table read with fetchmany: one consistent snapshot, one chunk in memory.
+
+        The scan has its own read-only connection, so the caller may write through this
+        store (same thread) while a scan is open.
+        """
+        size = bounded_chunk(chunk_size)
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self._timeout)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path} to scan {table}: {exc}") from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            cursor = conn.execute(
+                f"SELECT * FROM {table} WHERE event_time >= ? AND event_time < ?", [since_ms, until_ms]
+            )
+            while rows := cursor.fetchmany(size):
+                yield [dict(row) for row in rows]
+        except sqlite3.Error as exc:
+            raise StoreError(f"scan of {table} failed on {self.path}: {exc}", retriable=_is_busy(exc)) from exc
+        finally:
+            conn.close()
 
     def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
         return self._query(

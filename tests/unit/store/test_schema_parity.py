@@ -43,6 +43,8 @@ def test_every_cassandra_read_names_its_partition_key():
     constants = vars(contracts)
     specs = table_specs()
     for constant, where, column in selects:
+        if constant == "table" and not where:
+            continue  # _scan: the paged full-table scan behind scan_transactions/scan_labels (training input)
         spec = specs[constants[constant]]
         if spec.name == contracts.LABELS_TABLE and not where:
             continue  # the bounded label scan of the quality view, LIMITed

@@ -209,3 +209,25 @@ def test_empty_store_reads(store: Store):
     assert store.totals(since_ms=T0, until_ms=T0 + MINUTE)["transactions"] == 0
     assert store.labels_for([]) == []
 
+
+def test_scan_transactions_yields_bounded_chunks_of_the_time_range(store: Store):
+    store.upsert_transactions([tx(i) for i in range(10)] + [tx(i, sender="s2") for i in range(10, 25)])
+    chunks = list(store.scan_transactions(chunk_size=4))
+    assert chunks and all(1 <= len(chunk) <= 4 for chunk in chunks)
+    rows = [row for chunk in chunks for row in chunk]
+    assert sorted(r["transaction_id"] for r in rows) == sorted(f"tx-{i}" for i in range(25))
+    assert next(r for r in rows if r["transaction_id"] == "tx-12") == {**tx(12, sender="s2")}
+    ranged = [r for chunk in store.scan_transactions(since_ms=T0 + 5000, until_ms=T0 + 12_000) for r in chunk]
+    assert sorted(r["event_time"] for r in ranged) == [T0 + i * 1000 for i in range(5, 12)]
+    assert list(store.scan_transactions(since_ms=T0 + 60 * MINUTE, until_ms=T0 + 61 * MINUTE)) == []
+
+
+def test_scan_labels_by_event_time(store: Store):
+    store.upsert_labels([
+        {"transaction_id": f"tx-{i}", "pattern": "mule_fan_out", "sender_account": "s1", "event_time": T0 + i * MINUTE,
+         "labeled_at": T0 + i * MINUTE + 5} for i in range(7)
+    ])
+    assert sorted(r["transaction_id"] for c in store.scan_labels(chunk_size=3) for r in c) == [f"tx-{i}" for i in range(7)]
+    assert all(len(c) <= 3 for c in store.scan_labels(chunk_size=3))
+    ranged = [r for c in store.scan_labels(since_ms=T0 + 2 * MINUTE, until_ms=T0 + 4 * MINUTE) for r in c]
+    assert sorted(r["transaction_id"] for r in ranged) == ["tx-2", "tx-3"] and ranged[0]["pattern"] == "mule_fan_out"
