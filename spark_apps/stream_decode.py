@@ -177,32 +177,66 @@ def classify_decode_error(exc: Exception) -> bool:
 
 
 class BatchDecoder:
-    """Decodes chunks of (key, value, offset) into Arrow batches of the output schema."""
+    """Decodes chunks of (key, value, offset) into Arrow batches of the output schema.
+
+    Frames of writer schemas the columnar decoder plans are decoded in bulk with numpy
+    (spark_apps/avro_columns.py); the rest (other schema shapes, anything malformed) go
+    through fastavro one by one, which alone decides what is rejected and why.
+    """
 
     def __init__(self, codec: AvroCodec, reader_version: int = 1) -> None:
+        from spark_apps.avro_columns import ColumnarDecoder
+
         self._codec = codec
         self.schema = output_schema(reader_version)
         self._fields = [f.name for f in self.schema if f.name != KIND_COLUMN]
         self._ts_fields = {f.name for f in self.schema if f.type == TIMESTAMP_TYPE}
+        self._columnar = ColumnarDecoder(plain_longs(contracts.transaction_schema(reader_version)),
+                                         codec.writer_schema)
 
-    def decode(self, records: Iterable[tuple[bytes | None, bytes | None, int]], *, watermark_ms: int) -> DecodedBatch:
+    def decode(self, records: Sequence[tuple[bytes | None, bytes | None, int]], *, watermark_ms: int) -> DecodedBatch:
+        """Decode (key, value, offset) records."""
+        return self.decode_values([value for _, value, _ in records], watermark_ms=watermark_ms,
+                                  origin=lambda i: (records[i][0], records[i][2]))
+
+    def decode_values(self, values: Sequence[bytes | None], *, watermark_ms: int,
+                      origin: Callable[[int], tuple[bytes | None, int]]) -> DecodedBatch:
+        """Decode record values; `origin(i)` gives (key, offset) of record i, asked only for rejected ones."""
+        columns, decoded = self._columnar.decode(values)
+        if len(decoded) == len(values):
+            return self._to_arrow(columns, 0, watermark_ms=watermark_ms, rejected=[])
+        done = np.zeros(len(values), dtype=bool)
+        done[decoded] = True
         decode = self._codec.decode
-        rows: list[Mapping[str, Any]] = []
+        slow_rows: list[Mapping[str, Any]] = []
+        slow_index: list[int] = []
         rejected: list[Rejected] = []
-        for key, value, offset in records:
+        for i in np.flatnonzero(~done).tolist():
+            value = values[i]
             try:
-                rows.append(decode(value))
+                slow_rows.append(decode(value))
+                slow_index.append(i)
             except Exception as exc:  # noqa: BLE001 - classified just below, re-raised unless a bad record
                 if not classify_decode_error(exc):
                     raise
+                key, offset = origin(i)
                 rejected.append(Rejected(value, key, offset, str(exc), type(exc).__name__))
-        return self._to_arrow(rows, len(rejected), watermark_ms=watermark_ms, rejected=rejected)
+        if slow_rows:  # merge fastavro's rows back in record order
+            order = np.argsort(np.concatenate([decoded, np.asarray(slow_index, dtype=np.int64)]), kind="stable")
+            columns = {name: pa.concat_arrays([array, self._column(name, [r[name] for r in slow_rows])])
+                       .take(pa.array(order)) for name, array in columns.items()}
+        return self._to_arrow(columns, len(rejected), watermark_ms=watermark_ms, rejected=rejected)
 
-    def _to_arrow(self, rows: Sequence[Mapping[str, Any]], dlq: int, *, watermark_ms: int,
+    def _column(self, name: str, values: list[Any]) -> pa.Array:
+        field = self.schema.field(name)
+        return pa.array(values, type=pa.int64() if field.type == TIMESTAMP_TYPE else field.type)
+
+    def _to_arrow(self, columns: Mapping[str, pa.Array], dlq: int, *, watermark_ms: int,
                   rejected: list[Rejected]) -> DecodedBatch:
-        columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in self._fields}
+        import pyarrow.compute as pc
+
         (ts_name,) = self._ts_fields or ("event_time",)
-        event_ms = np.asarray(columns[ts_name], dtype=np.int64)
+        event_ms = columns[ts_name].to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         late = late_mask(event_ms, watermark_ms)
         n_late = int(late.sum())
         carrier_ms = np.int64(max(watermark_ms, 0) + 1)  # just past the watermark: always an open window
@@ -219,8 +253,10 @@ class BatchDecoder:
                 arrays.append(pa.array(micros, type=pa.int64()).view(TIMESTAMP_TYPE))
             else:
                 values = columns[f.name]
-                if f.name == "sender_account" and (n_late or dlq):
+                if f.name == "sender_account" and n_late:
                     # carriers have no sender: they must not join any real sender's window
-                    values = [None if is_late else v for v, is_late in zip(values, late)]
-                arrays.append(pa.array(values + [None] * dlq, type=f.type))
+                    values = pc.if_else(pa.array(late), pa.nulls(len(values), f.type), values)
+                if dlq:
+                    values = pa.concat_arrays([values, pa.nulls(dlq, f.type)])
+                arrays.append(values.cast(f.type) if values.type != f.type else values)
         return DecodedBatch(pa.RecordBatch.from_arrays(arrays, schema=self.schema), rejected, n_late)
