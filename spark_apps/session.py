@@ -55,8 +55,12 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> Sp
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # The window state is small (one row per sender and open minute, bounded by the
+        # watermark), so the in-memory HDFS-backed store beats RocksDB here: measured on
+        # benchmarks/stream (200k-record batches, ~135k state rows), 38-44k vs 28-31k tx per
+        # CPU-second, with commits of 0.1-0.35 s instead of 0.7-1.5 s.
         .config("spark.sql.streaming.stateStore.providerClass",
-                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+                "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider")
     )
     if config.master.startswith("local"):
         # Local mode stays on loopback. On a cluster (docker compose) executors must
