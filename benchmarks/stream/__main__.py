@@ -9,8 +9,13 @@ Starts its own broker and Schema Registry on free loopback ports and a tiny mode
    and Avro decode + Arrow build measured alone in this process, Spark's own duration
    breakdown per batch, and the foreachBatch collect / score / sink timings.
 2. Freshness: the real producer (`fraudpipe produce`, realtime clock: event time = wall
-   time) sends at each rate while the job runs; freshness of a window = when its metrics
-   row was written minus when the watermark could first close it (window end + watermark).
+   time) sends at each rate while the job runs. A window *closes* when the watermark
+   passes its end, i.e. at wall time window end + watermark delay (event time = wall time
+   here, so that is the first moment an event can carry the watermark past it); its
+   freshness is when its minute's metrics row was first written minus that moment. All
+   sender windows of a minute close together, so each closed minute is one sample.
+CPU: the 2 cores are shared, so every rate is also given per CPU-second of the Spark job
+(JVM + Python workers + this driver process, from /proc), next to the load average.
 Target: >= 100,000 tx/s with p95 freshness <= 2 s.
 """
 from __future__ import annotations
@@ -33,6 +38,35 @@ from fraudpipe.registry.server import RegistryServer
 from fraudpipe.store import open_store
 
 TARGET_RATE, TARGET_P95_S = 100_000, 2.0
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of process `root` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])  # utime, stime
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += ticks.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def spark_cpu_seconds(spark) -> float:
+    """CPU seconds used so far by the Spark JVM (with its Python workers) and this driver process."""
+    me = os.times()
+    jvm = spark.sparkContext._gateway.proc.pid  # spark-submit's java, parent of the Python workers
+    return _tree_cpu_seconds(jvm) + me.user + me.system
 
 
 def configure(base, broker, registry, work: Path, *, watermark: int, max_records: int, trigger: float):
@@ -105,6 +139,7 @@ def throughput(spark, config, topic: str, count: int) -> dict:
     profile = decode_profile(config, topic)
     profile["source_only_per_s"] = source_only(spark, config, topic, count)
     writer = BatchWriter(config)
+    cpu_started, wall_started = spark_cpu_seconds(spark), time.perf_counter()
     query = start_query(spark, config, topic=topic, writer=writer, trigger_seconds=0)
     progress, seen = [], 0
     try:
@@ -115,6 +150,7 @@ def throughput(spark, config, topic: str, count: int) -> dict:
         assert query.exception() is None, query.exception()
     finally:
         query.stop()
+    cpu_s, wall_s = spark_cpu_seconds(spark) - cpu_started, time.perf_counter() - wall_started
     batches = [p for p in progress if p["numInputRows"] > 0][1:]  # first batch pays Python worker start-up
     rows = sum(p["numInputRows"] for p in batches)
     seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
@@ -126,6 +162,8 @@ def throughput(spark, config, topic: str, count: int) -> dict:
     state = [p["stateOperators"][0] for p in batches if p.get("stateOperators")]
     return {"rows": rows, "seconds": seconds, "rate": rows / seconds if seconds else 0.0, "publish_s": publish_s,
             "stages": stages, "sink": sink, "profile": profile, "batches": len(batches),
+            "all_rows": sum(p["numInputRows"] for p in progress), "cpu_s": cpu_s, "wall_s": wall_s,
+            "state_update_s": sum(s.get("allUpdatesTimeMs", 0) for s in state) / 1000,
             "state_rows_max": max((s["numRowsTotal"] for s in state), default=0),
             "state_commit_s": sum(s.get("commitTimeMs", 0) for s in state) / 1000}
 
@@ -136,6 +174,7 @@ def freshness(spark, config, topic: str, rate: int, seconds: float) -> dict:
     env = {**os.environ, "FRAUDPIPE_KAFKA__BOOTSTRAP_SERVERS": config.kafka.bootstrap_servers,
            "FRAUDPIPE_SCHEMA_REGISTRY__URL": config.schema_registry.url}
     query = start_query(spark, config, topic=topic)
+    cpu_started = spark_cpu_seconds(spark)
     producer = subprocess.Popen([sys.executable, "-m", "fraudpipe.cli", "produce", "--rate", str(rate), "--duration",
                                  str(seconds), "--topic", topic, "--labels-topic", topic + "-labels", "--clock",
                                  "realtime", "--create-topics", "--quiet"], env=env, stdout=subprocess.DEVNULL,
@@ -143,10 +182,12 @@ def freshness(spark, config, topic: str, rate: int, seconds: float) -> dict:
     started = time.time()
     try:
         producer.wait(seconds + 120)
+        produced_s = time.time() - started
         time.sleep(config.spark.watermark_seconds + 5)
         assert query.exception() is None, query.exception()
     finally:
         query.stop()
+    cpu_s = spark_cpu_seconds(spark) - cpu_started
     watermark_ms = config.spark.watermark_seconds * 1000
     with open_store(config.store) as store:
         rows = store.metric_rows(since_ms=int(started * 1000) - 120_000, until_ms=int(time.time() * 1000))
@@ -157,7 +198,8 @@ def freshness(spark, config, topic: str, rate: int, seconds: float) -> dict:
             first_write[row["minute"]] = min(first_write.get(row["minute"], 1 << 62), row["updated_at"])
     lags = np.array([(w - (m + 60_000 + watermark_ms)) / 1000 for m, w in first_write.items()])
     sent = sum(r["transactions"] for r in rows)
-    return {"rate": rate, "minutes": len(lags), "tx_in_closed_windows": sent,
+    return {"rate": rate, "minutes": len(lags), "tx_in_closed_windows": sent, "produced_s": produced_s,
+            "cpu_s": cpu_s, "load": os.getloadavg()[0],
             "p50": float(np.percentile(lags, 50)) if len(lags) else float("nan"),
             "p95": float(np.percentile(lags, 95)) if len(lags) else float("nan")}
 
@@ -168,7 +210,7 @@ def main() -> None:
     parser.add_argument("--rates", default="2000,10000,30000")
     parser.add_argument("--seconds", type=float, default=100.0)
     parser.add_argument("--watermark", type=int, default=10)
-    parser.add_argument("--max-records", type=int, default=50_000, help="admission limit per micro-batch")
+    parser.add_argument("--max-records", type=int, default=200_000, help="admission limit per micro-batch")
     args = parser.parse_args()
     from spark_apps.session import build_session
 
@@ -185,6 +227,9 @@ def main() -> None:
         print(f"throughput: {result['rows']:,} tx in {result['batches']} batches, {result['seconds']:.1f} s "
               f"-> {result['rate']:,.0f} tx/s on {base.spark.master} (target {TARGET_RATE:,}); "
               f"ratio {result['rate'] / TARGET_RATE:.2f}")
+        print(f"  whole run incl. first batch: {result['all_rows']:,} tx, {result['wall_s']:.1f} s wall, "
+              f"{result['cpu_s']:.1f} CPU-s -> {result['all_rows'] / result['cpu_s']:,.0f} tx per CPU-second; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         p = result["profile"]
         print(f"  alone in one process: kafka fetch {p['fetch_per_s']:,.0f} rec/s, "
               f"avro decode + arrow {p['decode_arrow_per_s']:,.0f} rec/s; in Spark, source -> count() only: "
@@ -192,7 +237,7 @@ def main() -> None:
         print("  spark durations (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["stages"].items())))
         print(f"  foreachBatch (s): collect {result['sink']['collect_s']:.1f}, score {result['sink']['score_s']:.1f}, "
               f"sink {result['sink']['sink_s']:.1f}; state rows max {result['state_rows_max']:,}, "
-              f"state commit {result['state_commit_s']:.1f} s")
+              f"state updates {result['state_update_s']:.1f} s, state commit {result['state_commit_s']:.1f} s")
         for rate in [int(r) for r in args.rates.split(",") if r]:
             topic = f"bench-fresh-{rate}"
             ensure_topics(broker.bootstrap_servers, {topic: base.kafka.partitions})
@@ -200,7 +245,10 @@ def main() -> None:
                             trigger=0.5)
             fresh = freshness(spark, cfg, topic, rate, args.seconds)
             print(f"freshness at {rate:,} tx/s: {fresh['minutes']} closed minutes, p50 {fresh['p50']:.2f} s, "
-                  f"p95 {fresh['p95']:.2f} s (target p95 <= {TARGET_P95_S} s)")
+                  f"p95 {fresh['p95']:.2f} s (target p95 <= {TARGET_P95_S} s); "
+                  f"{fresh['tx_in_closed_windows']:,} tx in closed windows, produced in {fresh['produced_s']:.0f} s; "
+                  f"Spark {fresh['cpu_s']:.0f} CPU-s = {fresh['cpu_s'] / fresh['produced_s']:.2f} cores; "
+                  f"load average {fresh['load']:.1f}")
         spark.stop()
 
 
