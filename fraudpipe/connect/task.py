@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
