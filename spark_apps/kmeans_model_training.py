@@ -2,6 +2,7 @@
 
     fraudpipe train                                   # generate a labelled dataset of model.train_transactions
     fraudpipe train --input data/tx.parquet           # the producer's --to-file output
+    fraudpipe train --from-store [--since T] [--until T]  # the transactions and labels in the store
     spark-submit spark_apps/kmeans_model_training.py --input data/tx.parquet
 
 extract_* read transactions (with their fraud pattern when labelled), transform_windows
@@ -46,6 +47,9 @@ DEFAULT_START_MS = 1_795_000_000_000
 MODEL_INPUT_SUFFIX = "__in"
 REPORT_FILE = "report.json"
 PLOT_FILE = "clusters.png"
+# Per-window uniform numbers (hashed from the window's key) that pick the split and the fit sample.
+SPLIT_COLUMN = "__split_u"
+SAMPLE_COLUMN = "__sample_u"
 
 Progress = Callable[[str], None]
 
@@ -109,8 +113,12 @@ def transform_windows(transactions: Any) -> Any:
     from pyspark.sql import functions as F
 
     labelled = F.col("pattern").isNotNull()
+    # A sender's minute holds ~1.7 transactions, so a map-side partial aggregation saves no
+    # shuffle; hashing the raw rows by sender first makes the aggregation run after that one
+    # exchange (sender_account is part of the grouping key) and spreads it evenly over the
+    # cores. Measured on 1M transactions, local[2]: windows + collect 11 s instead of 21-23 s.
     return window_features(
-        transactions,
+        transactions.repartition(F.col("sender_account")),
         extra_aggregations=[
             F.sum(labelled.cast("long")).alias("fraud_tx"),
             F.max(F.col("pattern")).alias("pattern"),
@@ -156,18 +164,38 @@ class TrainingRun:
     choice: ClusterChoice
 
 
+def _uniform(seed: int) -> Any:
+    """A uniform number in [0, 1) per window, hashed from its natural key and `seed`.
+
+    The split and the fit sample then depend on the windows alone, not on the order or the
+    partitioning in which Spark returns them, so the same data always trains the same model.
+    """
+    from pyspark.sql import functions as F
+
+    hashed = F.xxhash64(F.col("sender_account"), F.col("window_start"), F.lit(seed))
+    return F.pmod(hashed, F.lit(1 << 53)).cast("double") / float(1 << 53)
+
+
 def extract_windows(transactions: Any, config: ModelConfig, *, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:
-    """The labelled windows as pandas (one Spark pass) and a seeded train/held-out split.
+    """The labelled windows as pandas (one Spark pass) and the train/held-out split.
 
     A minute of one sender is a few hundred bytes: even 1M transactions give well under a
-    million windows, so everything after the shared feature code runs on numpy.
+    million windows, so everything after the shared feature code runs on numpy, and the
+    KMeans fits get their rows back through Arrow (cheaper than caching the windows in
+    Spark, measured). Rows are sorted by (window_start, sender_account) so that the samples
+    drawn later (silhouette, plot) do not depend on Spark's partitioning either.
     """
     progress("building 1-minute sender windows")
-    windows = transform_windows(transactions).toPandas()
+    windows = (
+        transform_windows(transactions)
+        .withColumn(SPLIT_COLUMN, _uniform(config.seed))
+        .withColumn(SAMPLE_COLUMN, _uniform(config.seed + 1))
+        .toPandas()
+    )
     if windows.empty:
         raise ModelError("no transactions to train on")
-    is_train = np.random.default_rng(config.seed).random(len(windows)) < config.train_fraction
-    return windows, is_train
+    windows = windows.sort_values(["window_start", "sender_account"], kind="stable", ignore_index=True)
+    return windows, windows[SPLIT_COLUMN].to_numpy() < config.train_fraction
 
 
 def fit_models(spark: Any, windows: pd.DataFrame, is_train: np.ndarray, config: ModelConfig, *, progress: Progress) -> tuple[Any, list[tuple[float, ...]], list[tuple[float, ...]]]:
@@ -176,29 +204,35 @@ def fit_models(spark: Any, windows: pd.DataFrame, is_train: np.ndarray, config: 
     Two fits rather than one: with labelled fraud at ~0.1 % of windows, one KMeans spends its
     centroids on the normal mass and mixes fraud into busy-normal clusters; fitted apart,
     normal and fraud each get centroids of their own and a window is scored by which it is
-    nearer to. The normal fit uses a uniform sample (model.fit_sample): the centroids of
-    hundreds of thousands of look-alike quiet minutes do not move with more of them.
+    nearer to. The normal fit uses a uniform sample (about model.fit_sample windows): the
+    centroids of hundreds of thousands of look-alike quiet minutes do not move with more.
+
+    log1p -> VectorAssembler -> StandardScaler are fitted once, on the normal sample, and
+    serve both KMeans fits (each blockifies and caches its scaled vectors); the PipelineModel
+    is assembled from the fitted stages, the same model Pipeline.fit returns.
     """
-    from pyspark.ml.clustering import KMeans
+    from pyspark.ml import Pipeline, PipelineModel
 
     fraud = windows["fraud_tx"].to_numpy() > 0
-    rng = np.random.default_rng(config.seed)
-    normal_rows = np.flatnonzero(is_train & ~fraud)
-    if len(normal_rows) > config.fit_sample:
-        normal_rows = np.sort(rng.choice(normal_rows, config.fit_sample, replace=False))
+    share = min(1.0, config.fit_sample / max(int((is_train & ~fraud).sum()), 1))
+    normal_rows = np.flatnonzero(is_train & ~fraud & (windows[SAMPLE_COLUMN].to_numpy() < share))
     if len(normal_rows) < config.k:
         raise ModelError(f"only {len(normal_rows)} normal train windows for k={config.k}")
     progress(f"{len(windows):,} windows; fitting KMeans k={config.k} on {len(normal_rows):,} normal train windows")
     features = list(FEATURE_NAMES)
-    pipeline_model = build_pipeline(config).fit(spark.createDataFrame(windows.iloc[normal_rows][features]))
-    normal = [tuple(float(v) for v in c) for c in pipeline_model.stages[-1].clusterCenters()]
+    *prepare, kmeans = build_pipeline(config).getStages()
+    normal_df = spark.createDataFrame(windows.iloc[normal_rows][features])
+    prepared = Pipeline(stages=prepare).fit(normal_df)
+    normal_model = kmeans.fit(prepared.transform(normal_df))
+    pipeline_model = PipelineModel(stages=[*prepared.stages, normal_model])
+    normal = [tuple(float(v) for v in c) for c in normal_model.clusterCenters()]
     fraud_rows = np.flatnonzero(is_train & fraud)
     if not len(fraud_rows):
         return pipeline_model, normal, []
     k = min(config.fraud_k, len(fraud_rows))
     progress(f"fitting KMeans k={k} on {len(fraud_rows):,} labelled fraud train windows")
-    scaled = pipeline_model.transform(spark.createDataFrame(windows.iloc[fraud_rows][features])).select("features")
-    fraud_model = KMeans(k=k, seed=config.seed, maxIter=config.max_iter, featuresCol="features").fit(scaled)
+    scaled = prepared.transform(spark.createDataFrame(windows.iloc[fraud_rows][features]))
+    fraud_model = kmeans.copy({kmeans.k: k}).fit(scaled)
     return pipeline_model, normal, [tuple(float(v) for v in c) for c in fraud_model.clusterCenters()]
 
 
@@ -206,6 +240,7 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
     """Fit on a random train split of the windows, set the fraud score threshold, evaluate on the rest."""
     windows_pdf, is_train = extract_windows(transactions, config, progress=progress)
     pipeline_model, normal, fraud_centroids = fit_models(spark, windows_pdf, is_train, config, progress=progress)
+    windows_pdf = windows_pdf.drop(columns=[SPLIT_COLUMN, SAMPLE_COLUMN])
     scaler = pipeline_model.stages[2]
     centroids = tuple(normal) + tuple(fraud_centroids)
     draft = ModelMetadata(
@@ -288,41 +323,70 @@ def load_version(run: TrainingRun, registry: ModelRegistry, *, store: Any = None
 @click.command("train")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="config.yml to use")
 @click.option("--input", "input_path", type=click.Path(exists=True), help="producer --to-file Parquet (default: generate)")
+@click.option("--from-store", is_flag=True, help="train on the raw transactions and labels already in the store")
+@click.option("--since", help="with --from-store: first event time (epoch ms or ISO-8601, UTC by default)")
+@click.option("--until", help="with --from-store: end of the event times, exclusive (epoch ms or ISO-8601)")
 @click.option("--transactions", type=int, help="size of the generated dataset (default model.train_transactions)")
 @click.option("--no-store", is_flag=True, help="do not record the version in the store's models table")
-def train_command(config_file: str | None, input_path: str | None, transactions: int | None, no_store: bool) -> None:
+def train_command(
+    config_file: str | None, input_path: str | None, from_store: bool, since: str | None, until: str | None,
+    transactions: int | None, no_store: bool,
+) -> None:
     """Train the KMeans model on labelled windows, evaluate it and publish a new version."""
+    from spark_apps.training_data import parse_time
+
+    if from_store and input_path:
+        raise click.UsageError("--from-store and --input are two different inputs: give one")
+    if (since or until) and not from_store:
+        raise click.UsageError("--since/--until select a time range of the store: add --from-store")
+    try:
+        since_ms, until_ms = parse_time(since), parse_time(until)
+    except ModelError as exc:
+        raise click.BadParameter(str(exc)) from exc
     config = load_config(config_file)
     progress = console_progress()
-    run_training(config, input_path=Path(input_path) if input_path else None,
-                 transactions=transactions, record=not no_store, progress=progress)
+    run_training(config, input_path=Path(input_path) if input_path else None, from_store=from_store,
+                 since_ms=since_ms, until_ms=until_ms, transactions=transactions, record=not no_store,
+                 progress=progress)
 
 
 def run_training(
-    config: Config, *, input_path: Path | None = None, transactions: int | None = None,
+    config: Config, *, input_path: Path | None = None, from_store: bool = False,
+    since_ms: int | None = None, until_ms: int | None = None, transactions: int | None = None,
     record: bool = True, progress: Progress, spark: Any = None,
 ) -> tuple[TrainingRun, Path]:
-    """The whole job: data, features, fit, evaluation, publish; returns the run and its directory."""
+    """The whole job: data, features, fit, evaluation, publish; returns the run and its directory.
+
+    Input: `input_path` (producer Parquet), else the store's transactions and labels with
+    since_ms <= event_time < until_ms when `from_store`, else a generated dataset.
+    """
+    from fraudpipe.store import open_store
     from spark_apps.session import build_session
+    from spark_apps.training_data import extract_store_transactions
 
     model_config = config.model
-    if input_path is None:
+    if input_path is None and not from_store:
         size = transactions or model_config.train_transactions
         input_path = generate_dataset(
             config, config.path(model_config.dataset_dir) / f"generated-seed{config.producer.seed}-{size}.parquet",
             transactions=size, progress=progress,
         )
-    progress("starting Spark")
-    spark = spark or build_session(config.spark, app_name="fraudpipe-train")
-    run = train(spark, extract_transactions(spark, input_path), model_config, progress=progress)
     store = None
-    if record:
-        from fraudpipe.store import open_store
-
+    if record or from_store:
         store = open_store(config.store)
         store.ensure_schema()
     try:
-        directory = load_version(run, ModelRegistry(config.path(model_config.dir)), store=store,
+        progress("starting Spark")
+        spark = spark or build_session(config.spark, app_name="fraudpipe-train")
+        if from_store:
+            transactions_df = extract_store_transactions(
+                spark, store, since_ms=since_ms, until_ms=until_ms, progress=progress
+            )
+        else:
+            progress(f"reading transactions from {input_path}")
+            transactions_df = extract_transactions(spark, input_path)
+        run = train(spark, transactions_df, model_config, progress=progress)
+        directory = load_version(run, ModelRegistry(config.path(model_config.dir)), store=store if record else None,
                                  progress=progress, plot_points=model_config.plot_points)
     finally:
         if store is not None:

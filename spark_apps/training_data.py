@@ -1,0 +1,109 @@
+"""Training input from the store: raw transactions and labels, read in bounded chunks.
+
+`fraudpipe train --from-store` trains on what the sink already wrote. The Store port's
+scan_transactions/scan_labels yield chunks of row dicts; each chunk becomes an Arrow
+table at once (columns typed from cassandra/init.cql), so Python never holds more than
+one chunk as dicts, and Spark receives the whole set through one Arrow-backed
+createDataFrame with an explicit schema: event_time (epoch ms) as TimestampType and the
+label's fraud `pattern` joined on (null = not fraud), the shape extract_transactions gives.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from fraudpipe.contracts import LABELS_TABLE, TRANSACTIONS_TABLE
+from fraudpipe.errors import ModelError
+from fraudpipe.store.base import SCAN_MAX_MS, SCAN_MIN_MS, Store
+from fraudpipe.store.cql import table_specs
+
+SCAN_CHUNK = 50_000  # rows per store read: a few tens of MB as dicts, gone once converted to Arrow
+PATTERN_COLUMN = "pattern"  # the label column training joins onto transactions (labels table, init.cql)
+
+# init.cql types -> (Arrow type of the stored value, Spark SQL type name). Timestamps are stored
+# as epoch ms and cast to timestamp[ms, UTC] after the chunk is built.
+_TYPES = {
+    "text": (pa.string(), "string"),
+    "date": (pa.string(), "string"),
+    "timestamp": (pa.int64(), "timestamp"),
+    "bigint": (pa.int64(), "bigint"),
+    "int": (pa.int32(), "int"),
+    "double": (pa.float64(), "double"),
+    "boolean": (pa.bool_(), "boolean"),
+}
+_TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+
+def parse_time(value: str | None) -> int | None:
+    """--since/--until: epoch milliseconds, or an ISO-8601 time (UTC unless it names a zone)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ModelError(f"not a time: {value!r} (use epoch milliseconds or ISO-8601, e.g. 2026-11-21T12:00:00Z)") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return int(parsed.timestamp() * 1000)
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of one store table's rows as scanned (timestamps still int64 epoch ms)."""
+    return pa.schema([(name, _TYPES[cql][0]) for name, cql in table_specs()[table].columns])
+
+
+def spark_schema(table: str, *, extra: tuple[tuple[str, str], ...] = ()) -> Any:
+    """The Spark StructType of a table's columns (timestamps as TimestampType) plus `extra` (name, type)."""
+    from pyspark.sql.types import StructType
+
+    fields = [(name, _TYPES[cql][1]) for name, cql in table_specs()[table].columns] + list(extra)
+    return StructType.fromDDL(", ".join(f"`{name}` {kind}" for name, kind in fields))
+
+
+def chunk_table(rows: list[dict[str, Any]], table: str) -> pa.Table:
+    """One scanned chunk of `table` as an Arrow table, epoch-ms timestamps cast to timestamp[ms, UTC]."""
+    arrow = pa.Table.from_pylist(rows, schema=arrow_schema(table))
+    for name, cql in table_specs()[table].columns:
+        if cql == "timestamp":
+            i = arrow.schema.get_field_index(name)
+            arrow = arrow.set_column(i, name, arrow.column(i).cast(_TIMESTAMP))
+    return arrow
+
+
+def extract_store_transactions(
+    spark: Any,
+    store: Store,
+    *,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    chunk_size: int = SCAN_CHUNK,
+    progress: Callable[[str], None],
+) -> Any:
+    """Transactions with since_ms <= event_time < until_ms from the store, with their label's `pattern`."""
+    since = SCAN_MIN_MS if since_ms is None else since_ms
+    until = SCAN_MAX_MS if until_ms is None else until_ms
+    tables: list[pa.Table] = []
+    rows = 0
+    for chunk in store.scan_transactions(since_ms=since, until_ms=until, chunk_size=chunk_size):
+        tables.append(chunk_table(chunk, TRANSACTIONS_TABLE))
+        rows += len(chunk)
+        progress(f"read {rows:,} transactions from the store")
+    if not rows:
+        window = "" if since_ms is None and until_ms is None else f" with {since_ms} <= event_time < {until_ms} (ms)"
+        raise ModelError(f"no transactions in the store{window} to train on")
+    key = table_specs()[LABELS_TABLE].partition_key[0]  # transaction_id, the label's natural key
+    patterns: dict[str, str] = {}
+    for chunk in store.scan_labels(since_ms=since, until_ms=until, chunk_size=chunk_size):
+        patterns.update((row[key], row[PATTERN_COLUMN]) for row in chunk)
+    progress(f"read {len(patterns):,} labels from the store")
+    pdf = pa.concat_tables(tables).to_pandas()
+    pdf[PATTERN_COLUMN] = pdf[key].map(patterns)
+    pattern_type = dict(table_specs()[LABELS_TABLE].columns)[PATTERN_COLUMN]
+    return spark.createDataFrame(
+        pdf, schema=spark_schema(TRANSACTIONS_TABLE, extra=((PATTERN_COLUMN, _TYPES[pattern_type][1]),))
+    )
