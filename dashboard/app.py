@@ -31,7 +31,7 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or load_config()
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep payloads in the order built
-    state = context.install(app, config)
+    context.install(app, config)
     app.register_blueprint(api.bp)
     for blueprint in pages.BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -11,7 +11,6 @@ to the data set's own clock so a reused file measures the same thing. Target: p9
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 import statistics

@@ -20,7 +20,6 @@ from fraudpipe import contracts
 from fraudpipe.broker import EmbeddedBroker, ensure_topics, free_port
 from fraudpipe.cli import main
 from fraudpipe.config import ProducerConfig, load_config
-from fraudpipe.errors import ProducerError
 from producer.generator import TransactionGenerator
 from producer.publisher import Publisher
 from producer.runner import run
