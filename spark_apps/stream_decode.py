@@ -13,10 +13,9 @@ end up counted exactly once, in step with the checkpointed state.
 """
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Final, Iterable, Mapping, Sequence
+from typing import Any, Callable, Final, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa

@@ -4,7 +4,8 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudpipe import avro, contracts
 from fraudpipe.config import ProducerConfig
