@@ -10,6 +10,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from fraudpipe.contracts import LABELS_TABLE, TRANSACTIONS_TABLE
 from fraudpipe.errors import StoreError
 
 Row = Mapping[str, Any]
@@ -187,18 +188,22 @@ class Store(ABC):
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
         """Up to `limit` labels; used by the dashboard's quality view."""
 
-    @abstractmethod
     def scan_transactions(
         self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
     ) -> Iterator[list[dict[str, Any]]]:
         """Every raw transaction with since_ms <= event_time < until_ms, in no particular order,
         as lists of at most `chunk_size` rows (capped at MAX_SCAN_CHUNK). For bulk reads (training)."""
+        return self._scan(TRANSACTIONS_TABLE, since_ms, until_ms, chunk_size)
 
-    @abstractmethod
     def scan_labels(
         self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
     ) -> Iterator[list[dict[str, Any]]]:
         """Every label whose transaction's event_time is in [since_ms, until_ms), chunked as scan_transactions."""
+        return self._scan(LABELS_TABLE, since_ms, until_ms, chunk_size)
+
+    @abstractmethod
+    def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+        """The adapter's bulk read of `table` by event_time, in chunks."""
 
     @abstractmethod
     def metric_rows(self, *, since_ms: int, until_ms: int) -> list[dict[str, Any]]:

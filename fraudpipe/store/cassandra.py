@@ -22,8 +22,6 @@ from fraudpipe.contracts import (
 from fraudpipe.errors import StoreError
 from fraudpipe.store.base import (
     MODEL_NAME,
-    SCAN_MAX_MS,
-    SCAN_MIN_MS,
     Row,
     Store,
     bounded,
@@ -248,16 +246,6 @@ class CassandraStore(Store):
         # labels are partitioned by transaction_id: a bounded scan, newest first after sorting
         rows = self._query(f"SELECT * FROM {LABELS_TABLE} LIMIT ?", [bounded(limit)])
         return sorted(rows, key=lambda r: r["labeled_at"] or 0, reverse=True)
-
-    def scan_transactions(
-        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
-    ) -> Iterator[list[dict[str, Any]]]:
-        return self._scan(TRANSACTIONS_TABLE, since_ms, until_ms, chunk_size)
-
-    def scan_labels(
-        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
-    ) -> Iterator[list[dict[str, Any]]]:
-        return self._scan(LABELS_TABLE, since_ms, until_ms, chunk_size)
 
     def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
         """A paged full-table scan (the driver fetches `chunk_size` rows a page), time-filtered here.

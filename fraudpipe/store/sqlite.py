@@ -25,8 +25,6 @@ from fraudpipe.errors import StoreError
 from fraudpipe.store.base import (
     METRIC_COUNTERS,
     MODEL_NAME,
-    SCAN_MAX_MS,
-    SCAN_MIN_MS,
     Row,
     Store,
     bounded,
@@ -277,16 +275,6 @@ class SqliteStore(Store):
 
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
         return self._query(f"SELECT * FROM {LABELS_TABLE} ORDER BY labeled_at DESC LIMIT ?", [bounded(limit)])
-
-    def scan_transactions(
-        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
-    ) -> Iterator[list[dict[str, Any]]]:
-        return self._scan(TRANSACTIONS_TABLE, since_ms, until_ms, chunk_size)
-
-    def scan_labels(
-        self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000
-    ) -> Iterator[list[dict[str, Any]]]:
-        return self._scan(LABELS_TABLE, since_ms, until_ms, chunk_size)
 
     def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
         """One SELECT over the table read with fetchmany: one consistent snapshot, one chunk in memory.
