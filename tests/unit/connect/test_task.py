@@ -1,8 +1,6 @@
 """The task runtime's retry rule: retriable store/registry errors back off and retry, others fail."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from fraudpipe.connect.converters import RegistryUnavailableError
@@ -52,8 +50,13 @@ def test_non_retriable_errors_go_straight_through(tmp_path) -> None:
 
 def test_stopping_ends_a_retry_loop(tmp_path) -> None:
     task = idle_task(tmp_path)
-    call, calls = flaky([StoreError("busy", retriable=True)] * 1000)
-    threading.Timer(0.05, task.stop).start()
+    failing, calls = flaky([StoreError("busy", retriable=True)] * 1000)
+
+    def call(argument: object) -> object:
+        if len(calls) == 2:
+            task.stop()  # asked to stop while the third attempt is failing
+        return failing(argument)
+
     with pytest.raises(_Stopping):
         task._retrying(call, "batch")
-    assert 1 <= len(calls) < 1000
+    assert calls == ["batch"] * 3  # no attempt after the stop, and the loop did not run to exhaustion
