@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 import requests
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from fraudpipe import contracts
 from fraudpipe.avro import encode, frame_header
@@ -24,27 +22,9 @@ from tests.fixtures.connect import (
     wait_for,
     wait_running,
 )
+from tests.fixtures.core import read_to_eof
 
 pytestmark = pytest.mark.integration
-
-
-def read_all(bootstrap: str, topic: str, partitions: int = 1, timeout: float = 30.0) -> list:
-    """Every record of a topic, read to partition EOF (the embedded broker's watermark can under-report)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-check", "enable.partition.eof": True,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    messages, at_eof, deadline = [], set(), time.monotonic() + timeout
-    try:
-        while len(at_eof) < partitions and time.monotonic() < deadline:
-            for message in consumer.consume(1000, timeout=0.5):
-                if message.error():
-                    assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                    at_eof.add(message.partition())
-                else:
-                    messages.append(message)
-    finally:
-        consumer.close()
-    return messages
 
 
 def register(url: str, name: str, config: dict[str, str]) -> None:
@@ -105,7 +85,7 @@ def test_poison_pills_go_to_the_dlq_with_headers_while_good_records_flow(
 
     wait_for(lambda: len(table_ids(sqlite_db)) == len(good), timeout=60, what="good rows")
     dlq = config["errors.deadletterqueue.topic.name"]
-    dead = wait_for(lambda: (m := read_all(broker.bootstrap_servers, dlq)) and len(m) >= len(pills) and m,
+    dead = wait_for(lambda: (m := read_to_eof(broker.bootstrap_servers, dlq, partitions=1, timeout=30)) and len(m) >= len(pills) and m,
                     timeout=60, what="dead letters")
     assert len(dead) == len(pills)
     by_key = {m.key().decode(): m for m in dead}

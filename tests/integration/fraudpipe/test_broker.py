@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from fraudpipe import contracts
 from fraudpipe.avro import AvroCodec, encode
 from fraudpipe.broker import EmbeddedBroker, free_port
 from fraudpipe.errors import BrokerError
+from tests.fixtures.core import read_to_eof
 
 pytestmark = pytest.mark.integration
 SCHEMA_ID = 1
@@ -30,28 +30,6 @@ def make_record(i: int) -> dict:
     }
 
 
-def read_to_eof(bootstrap: str, topic: str, partitions: int, *, timeout: float = 60.0) -> list:
-    """Read every partition from 0 until partition EOF (the high watermark can under-report)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"{topic}-reader", "enable.partition.eof": True,
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    messages, at_eof = [], set()
-    deadline = time.monotonic() + timeout
-    try:
-        while len(at_eof) < partitions and time.monotonic() < deadline:
-            for message in consumer.consume(1000, timeout=1.0):
-                if message.error():
-                    assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                    at_eof.add(message.partition())
-                else:
-                    messages.append(message)
-    finally:
-        consumer.close()
-    return messages
-
-
 def test_10k_avro_records_round_trip(broker: EmbeddedBroker, topic: str):
     schema = contracts.transaction_schema_str(1)
     records = [make_record(i) for i in range(10_000)]
@@ -64,7 +42,7 @@ def test_10k_avro_records_round_trip(broker: EmbeddedBroker, topic: str):
     assert producer.flush(30) == 0
     assert errors == []
 
-    messages = read_to_eof(broker.bootstrap_servers, topic, partitions=2)
+    messages = read_to_eof(broker.bootstrap_servers, topic)
     codec = AvroCodec({SCHEMA_ID: schema}.__getitem__)
     decoded = {codec.decode(m.value())["transaction_id"]: (m.key().decode(), codec.decode(m.value())) for m in messages}
     assert len(messages) == len(records)
@@ -78,7 +56,7 @@ def test_same_key_lands_in_one_partition_in_order(broker: EmbeddedBroker, topic:
     for i in range(200):
         producer.produce(topic, key="acct-same", value=str(i).encode())
     producer.flush(30)
-    messages = read_to_eof(broker.bootstrap_servers, topic, partitions=2)
+    messages = read_to_eof(broker.bootstrap_servers, topic)
     assert len({m.partition() for m in messages}) == 1
     assert [int(m.value()) for m in messages] == list(range(200))
 

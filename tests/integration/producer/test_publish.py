@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -23,33 +22,11 @@ from fraudpipe.config import ProducerConfig, load_config
 from producer.generator import TransactionGenerator
 from producer.publisher import Publisher
 from producer.runner import run
+from tests.fixtures.core import read_to_eof
 
 pytestmark = pytest.mark.integration
 START = 1_700_000_000_000
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def read_all(bootstrap: str, topic: str) -> list:
-    """Every message of `topic`, reading each partition to EOF (the broker's watermark may lag)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                         "enable.partition.eof": True, "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    from confluent_kafka import TopicPartition
-
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    messages, at_eof = [], set()
-    try:
-        while len(at_eof) < len(partitions):
-            for message in consumer.consume(10000, timeout=5):
-                if message.error():
-                    assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                    at_eof.add(message.partition())
-                else:
-                    at_eof.discard(message.partition())
-                    messages.append(message)
-    finally:
-        consumer.close()
-    return messages
 
 
 def millis(value) -> int:
@@ -82,7 +59,7 @@ def test_50k_transactions_and_labels_round_trip_through_avro_deserializer(broker
     client = SchemaRegistryClient({"url": registry.url})
     deserialize = AvroDeserializer(client)
     tx_context = SerializationContext(topics[0], MessageField.VALUE)
-    messages = read_all(broker.bootstrap_servers, topics[0])
+    messages = read_to_eof(broker.bootstrap_servers, topics[0])
     assert len(messages) == 50_000
     by_id = {}
     for message in messages:
@@ -98,7 +75,7 @@ def test_50k_transactions_and_labels_round_trip_through_avro_deserializer(broker
     assert all(serializer(r, tx_context) in by_value for r in expected[:2000])
 
     label_context = SerializationContext(topics[1], MessageField.VALUE)
-    labels = [(m.key().decode(), deserialize(m.value(), label_context)) for m in read_all(broker.bootstrap_servers, topics[1])]
+    labels = [(m.key().decode(), deserialize(m.value(), label_context)) for m in read_to_eof(broker.bootstrap_servers, topics[1])]
     assert len(labels) == len(expected_labels) > 0
     delay = int(config.label_delay_seconds * 1000)
     for key, label in labels:
@@ -122,7 +99,7 @@ def test_schema_version_2_via_the_cli(broker, registry):
     client = SchemaRegistryClient({"url": registry.url})
     deserialize = AvroDeserializer(client)
     records = [deserialize(m.value(), SerializationContext(topics[0], MessageField.VALUE))
-               for m in read_all(broker.bootstrap_servers, topics[0])]
+               for m in read_to_eof(broker.bootstrap_servers, topics[0])]
     assert len(records) == 3000
     assert all(r["device_id"].startswith("DEV-") for r in records)
     latest = client.get_latest_version(contracts.value_subject(topics[0]))
@@ -191,4 +168,4 @@ def test_ctrl_c_flushes_and_prints_a_summary(broker, registry):
     summary = [line for line in (seen + rest).replace("\r", "\n").splitlines() if line.startswith("interrupted:")]
     assert summary and "delivery errors 0" in summary[0]
     sent = int(summary[0].split("sent ")[1].split(" tx")[0].replace(",", ""))
-    assert len(read_all(broker.bootstrap_servers, topics[0])) == sent > 0  # everything sent was flushed
+    assert len(read_to_eof(broker.bootstrap_servers, topics[0])) == sent > 0  # everything sent was flushed

@@ -5,7 +5,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    Producer,
+)
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -13,6 +15,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from fraudpipe.broker import EmbeddedBroker
 from fraudpipe.contracts import transaction_schema_str, value_subject
 from fraudpipe.registry.server import RegistryServer
+from tests.fixtures.core import read_to_eof
 
 pytestmark = pytest.mark.integration
 
@@ -30,27 +33,6 @@ def transaction(n: int, **extra: Any) -> dict[str, Any]:
         "channel": "ONLINE",
         **extra,
     }
-
-
-def read_all(bootstrap: str, topic: str) -> list[bytes]:
-    """Every value on partition 0, read to partition EOF (no group join needed)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "registry-serde", "enable.partition.eof": True,
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    values: list[bytes] = []
-    try:
-        for _ in range(100):  # bounded: each poll waits at most 1 s
-            message = consumer.poll(1.0)
-            if message is None:
-                continue
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    break
-                raise AssertionError(message.error())
-            values.append(message.value())
-    finally:
-        consumer.close()
-    return values
 
 
 def test_v1_and_v2_writers_read_by_v1_and_v2_readers(
@@ -73,7 +55,7 @@ def test_v1_and_v2_writers_read_by_v1_and_v2_readers(
     assert ids[0] == ids[1] == client.get_version(subject, 1).schema_id
     assert ids[2] == ids[3] == client.get_version(subject, 2).schema_id
 
-    received = read_all(broker.bootstrap_servers, topic)
+    received = [m.value() for m in read_to_eof(broker.bootstrap_servers, topic, timeout=30)]
     assert received == sent
     # Fresh clients, so the writer schemas really come from the registry by id.
     read_v1 = AvroDeserializer(SchemaRegistryClient({"url": registry.url}), transaction_schema_str(1))
