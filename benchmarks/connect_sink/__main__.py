@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import io
 import json
-import pstats
 import sqlite3
 import tempfile
 import threading
@@ -26,6 +24,7 @@ from pathlib import Path
 import requests
 from confluent_kafka import Producer
 
+from benchmarks.profiling import print_profile, profiled
 from fraudpipe import contracts
 from fraudpipe.avro import encode
 from fraudpipe.broker import EmbeddedBroker, ensure_topics, free_port
@@ -117,21 +116,15 @@ def main() -> None:
         db = Path(tmp) / "bench.db"
         SqliteStore(db).close()
         profiler = cProfile.Profile() if args.profile else None
-        if profiler:
-            profiler.enable()
-        rate, cpu_rate, commits = run_task(broker.bootstrap_servers, registry.url, db, args.count, args.batch_size)
-        if profiler:
-            profiler.disable()
+        with profiled(profiler):
+            rate, cpu_rate, commits = run_task(broker.bootstrap_servers, registry.url, db, args.count, args.batch_size)
         with sqlite3.connect(db) as conn:
             rows = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
         print(f"sink task: {rows:,} rows in the table ({args.count:,} produced), {commits} durable commits")
         print(f"rows/s (one task, SQLite, commit after each durable batch): {rate:,.0f}")
         print(f"rows per CPU-second of the worker process (all its threads; robust to a busy machine): {cpu_rate:,.0f}")
         print(f"ratio to the {TARGET:,} rows/s target: {rate / TARGET:.2f}x")
-        if profiler:
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
-            print(out.getvalue())
+        print_profile(profiler, sort="cumulative", limit=25)
 
 
 if __name__ == "__main__":

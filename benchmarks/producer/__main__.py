@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
-import io
 import os
-import pstats
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.profiling import print_profile, profiled
 from fraudpipe.broker import EmbeddedBroker, ensure_topics, free_port
 from fraudpipe.config import load_config
 from fraudpipe.registry.server import RegistryServer
@@ -73,11 +72,8 @@ def main() -> None:
         publisher = Publisher(kafka, producer, registry_url=registry.url, topic=topic, labels_topic=labels)
         profiler = cProfile.Profile() if args.profile else None
         t = clocks()
-        if profiler:
-            profiler.enable()
-        stats = run(publisher, generator(), rate=0, count=args.count)  # includes the final flush
-        if profiler:
-            profiler.disable()
+        with profiled(profiler):
+            stats = run(publisher, generator(), rate=0, count=args.count)  # includes the final flush
         produced = rates(t)
 
     print(f"producer benchmark: {args.count:,} transactions, {args.cores or 'all'} core(s), embedded broker")
@@ -90,10 +86,7 @@ def main() -> None:
     wall, cpu = produced
     print(f"  target {TARGET:,} tx/s: wall {wall / TARGET:.2f}x, per CPU-second {cpu / TARGET:.2f}x")
     print(f"  labels sent {stats.labels_sent:,}, delivery errors {stats.errors:,}")
-    if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
-        print(out.getvalue())
+    print_profile(profiler, sort="tottime", limit=12)
 
 
 if __name__ == "__main__":
