@@ -12,13 +12,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from fraudpipe.errors import BrokerError
-from fraudpipe.process import LOOPBACK, terminate
+from fraudpipe.process import LOOPBACK, spawn, terminate, wait_until
 
 
 def broker_binary() -> str:
@@ -40,22 +38,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_metadata(bootstrap: str, *, timeout: float = 30.0) -> None:
-    """Block until the broker answers a metadata request, or raise BrokerError."""
+def wait_for_metadata(bootstrap: str, *, timeout: float = 30.0,
+                      process: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until the broker answers a metadata request, or raise BrokerError (also when `process` exits)."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         try:
-            metadata = admin.list_topics(timeout=2)
-            if metadata.brokers:
-                return
-        except Exception as exc:  # KafkaException while the port is not yet open
-            last_error = exc
-        time.sleep(0.2)
-    raise BrokerError(f"broker at {bootstrap} did not answer metadata within {timeout:.0f}s: {last_error}")
+            return bool(admin.list_topics(timeout=2).brokers)
+        except KafkaException:  # while the port is not yet open
+            return False
+
+    wait_until(answers, process=process, timeout=timeout, what=f"broker at {bootstrap}", error=BrokerError)
 
 
 @dataclass
@@ -75,27 +72,19 @@ class EmbeddedBroker:
             return self
         if _port_in_use(self.port):
             raise BrokerError(f"port {self.port} on {LOOPBACK} is already in use; stop what holds it or set kafka.broker_port")
-        log: IO[bytes] | int = subprocess.DEVNULL
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(self.log_path, "ab")
         url = f"tcp://{LOOPBACK}:{self.port}"
-        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            log_path=self.log_path, env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
             preexec_fn=_die_with_parent,
         )
         try:
-            wait_for_metadata(self.bootstrap_servers, timeout=timeout)
-        except BrokerError:
-            code = self.process.poll()
+            wait_for_metadata(self.bootstrap_servers, timeout=timeout, process=self.process)
+        except BrokerError as exc:
             self.stop()
-            if code is not None:
-                raise BrokerError(f"embedded broker exited with code {code} at start; see {self.log_path}") from None
-            raise
+            raise BrokerError(f"embedded broker did not start: {exc}; see {self.log_path}") from None
         return self
 
     def stop(self, *, grace: float = 5.0) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from fraudpipe import contracts
 from fraudpipe.config import Config, load_config
 from fraudpipe.errors import FraudpipeError
 from fraudpipe.health import http_ok, kafka_ok
+from fraudpipe.process import spawn, wait_until
 
 STATE_FILE = "state.json"
 
@@ -98,9 +100,8 @@ def _stop_group(pid: int, *, grace: float) -> None:
             os.killpg(pid, 0)
         except ProcessLookupError:
             return
-        try:  # reap our own child so it does not linger as a zombie
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                pass
+        try:  # reap our own child: a zombie would keep the group "alive" until the grace ends
+            os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
         time.sleep(0.2)
@@ -167,8 +168,6 @@ class Stack:
         for stale in ("checkpoint", "connect"):
             target = self.directory / stale
             if target.exists() and self.config.kafka.embedded:
-                import shutil
-
                 shutil.rmtree(target)
         components = self.components()
         built = {c.name for c in components}
@@ -183,25 +182,18 @@ class Stack:
 
     def _start_component(self, component: Component) -> None:
         component.log_path = self.logs / f"{component.name}.log"
-        log = open(component.log_path, "ab")
-        env = {**os.environ, **component.env, "PYTHONUNBUFFERED": "1"}
         click.echo(f"  starting {component.name:<10}", nl=False)
-        component.process = subprocess.Popen(
-            [sys.executable, "-m", "fraudpipe.cli", *component.args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            cwd=contracts.PROJECT_ROOT, start_new_session=True,
+        component.process = spawn(
+            [sys.executable, "-m", "fraudpipe.cli", *component.args], log_path=component.log_path,
+            env={**component.env, "PYTHONUNBUFFERED": "1"}, cwd=contracts.PROJECT_ROOT, start_new_session=True,
         )
         self.started.append(component)
         self._write_state("starting")
-        deadline = time.monotonic() + component.start_timeout
-        while not component.healthy(component):
-            if not component.alive():
-                raise StackError(f"{component.name} exited with code {component.process.returncode} while starting; "
-                                 f"last lines of {component.log_path}:\n{_tail(component.log_path)}")
-            if time.monotonic() > deadline:
-                raise StackError(f"{component.name} was not healthy after {component.start_timeout:.0f}s; "
-                                 f"last lines of {component.log_path}:\n{_tail(component.log_path)}")
-            time.sleep(0.3)
+        try:
+            wait_until(lambda: component.healthy(component), process=component.process,
+                       timeout=component.start_timeout, what=component.name, error=StackError)
+        except StackError as exc:
+            raise StackError(f"{exc}; last lines of {component.log_path}:\n{_tail(component.log_path)}") from None
         click.echo(f" ok  ({component.url})")
 
     def _prepare_pipeline(self, built: set[str]) -> None:
