@@ -241,8 +241,13 @@ class Config:
 
     def path(self, relative: str) -> Path:
         """Resolve a configured path: relative paths are taken from the project root."""
-        candidate = Path(relative).expanduser()
-        return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
+        return project_path(relative)
+
+
+def project_path(relative: str) -> Path:
+    """A configured path resolved against the project root unless it is absolute."""
+    candidate = Path(relative).expanduser()
+    return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
 
 
 def load_config(

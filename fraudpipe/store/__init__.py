@@ -1,7 +1,7 @@
 """The Store port and open_store(), the one place that picks a backend."""
 from __future__ import annotations
 
-from fraudpipe.config import StoreConfig
+from fraudpipe.config import StoreConfig, project_path
 from fraudpipe.store.base import Store
 
 
@@ -11,10 +11,9 @@ def open_store(config: StoreConfig) -> Store:
         from fraudpipe.store.cassandra import CassandraStore
 
         return CassandraStore(config)
-    from fraudpipe.config import Config
     from fraudpipe.store.sqlite import SqliteStore
 
-    return SqliteStore(Config().path(config.sqlite_path))
+    return SqliteStore(project_path(config.sqlite_path))
 
 
 __all__ = ["Store", "open_store"]
