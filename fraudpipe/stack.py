@@ -38,7 +38,8 @@ class Component:
     name: str
     args: list[str]
     url: str
-    healthy: Callable[["Component"], bool]
+    # Whether the running service answers; that its process is alive is checked beside it.
+    ready: Callable[[], bool]
     start_timeout: float = 60.0
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
@@ -139,25 +140,25 @@ class Stack:
         parts = []
         if c.kafka.embedded:
             parts.append(Component("broker", ["broker", "--port", str(c.kafka.broker_port)], c.kafka.bootstrap_servers,
-                                   lambda _: kafka_ok(c.kafka.bootstrap_servers)))
+                                   lambda: kafka_ok(c.kafka.bootstrap_servers)))
         parts += [
             Component("registry", ["registry", "--port", str(c.schema_registry.port), "--data-dir",
                                    str(c.path(c.schema_registry.data_dir))], c.schema_registry.url,
-                      lambda _: http_ok(c.schema_registry.url + "/")),
+                      lambda: http_ok(c.schema_registry.url + "/")),
             Component("connect", ["connect", "--port", str(c.connect.port)], c.connect.url,
-                      lambda _: http_ok(c.connect.url + "/"), env=run_env),
+                      lambda: http_ok(c.connect.url + "/"), env=run_env),
             Component("producer", ["produce", "--rate", str(self.rate)], f"{self.rate:g} tx/s",
-                      lambda comp: comp.alive(), start_timeout=30),
+                      lambda: True, start_timeout=30),
             Component("stream", ["stream"], "(spark local)", self._stream_started, start_timeout=180, env=run_env),
             Component("dashboard", ["dashboard", "--port", str(c.dashboard.port)],
                       f"http://{c.dashboard.host}:{c.dashboard.port}/",
-                      lambda _: http_ok(f"http://{c.dashboard.host}:{c.dashboard.port}/api/health")),
+                      lambda: http_ok(f"http://{c.dashboard.host}:{c.dashboard.port}/api/health")),
         ]
         return [p for p in parts if p.name not in self.skip and _command_built(p.args[0])]
 
-    def _stream_started(self, component: Component) -> bool:
+    def _stream_started(self) -> bool:
         # Spark writes the offsets log of the first micro-batch once the query runs.
-        return component.alive() and (self.directory / "checkpoint" / "offsets").is_dir()
+        return (self.directory / "checkpoint" / "offsets").is_dir()
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -190,7 +191,7 @@ class Stack:
         self.started.append(component)
         self._write_state("starting")
         try:
-            wait_until(lambda: component.healthy(component), process=component.process,
+            wait_until(component.ready, process=component.process,
                        timeout=component.start_timeout, what=component.name, error=StackError)
         except StackError as exc:
             raise StackError(f"{exc}; last lines of {component.log_path}:\n{_tail(component.log_path)}") from None
@@ -335,7 +336,7 @@ def status_command() -> None:
     for entry in state["components"]:
         alive = entry["pid"] is not None and _pid_alive(entry["pid"])
         probe = probes.get(entry["name"])
-        healthy = alive and (probe is None or probe.name in ("stream", "producer") or probe.healthy(probe))
+        healthy = alive and (probe is None or probe.ready())
         unhealthy += not healthy
         click.echo(f"  {entry['name']:<10} {'healthy' if healthy else 'UNHEALTHY':<10} {entry['url']}  log: {entry['log']}")
     sys.exit(1 if unhealthy else 0)
