@@ -146,10 +146,15 @@ def _gather(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[n
 class ColumnarDecoder:
     """Decodes chunks of frames whose writer schema it can plan; reports which records it left to fastavro."""
 
-    def __init__(self, reader_schema: Mapping[str, Any], writer_schema: Callable[[int], Mapping[str, Any]]) -> None:
+    def __init__(self, reader_schema: Mapping[str, Any], writer_schema: Callable[[int], Mapping[str, Any]],
+                 keep: Sequence[str] | None = None) -> None:
         self._reader = ReaderColumns(reader_schema)
         self._writer_schema = writer_schema  # raises SerializationError for unknown ids
         self._plans: dict[int, list[_Field] | None] = {}
+        # Reader columns to build; the others are still read and validated (a record is
+        # rejected for the same reasons either way), just never materialised.
+        self._keep = [name for name, kind, _, _, _ in self._reader.fields
+                      if kind is not None and (keep is None or name in keep)]
 
     def _plan(self, schema_id: int) -> list[_Field] | None:
         if schema_id not in self._plans:
@@ -177,6 +182,9 @@ class ColumnarDecoder:
         ids = np.zeros(n, dtype=np.int64)
         for k in range(1, HEADER_SIZE):
             ids = (ids << 8) | buf[np.minimum(safe + k, len(buf) - 1)].astype(np.int64)
+        # high-byte counts before each position: a string is ASCII iff the count does not change over it
+        high = np.zeros(len(buf) + 1, dtype=np.int64)
+        np.cumsum(buf >= 0x80, out=high[1:])
         done = np.zeros(n, dtype=bool)
         parts: list[tuple[np.ndarray, dict[str, pa.Array]]] = []
         for schema_id in np.unique(ids[ok]).tolist():
@@ -184,7 +192,7 @@ class ColumnarDecoder:
             if steps is None:
                 continue
             rows = np.flatnonzero(ok & (ids == schema_id))
-            columns, good = self._decode_rows(buf, starts[rows] + HEADER_SIZE, ends[rows], steps)
+            columns, good = self._decode_rows(buf, high, starts[rows] + HEADER_SIZE, ends[rows], steps)
             if not good.all():
                 rows = rows[good]
                 columns = {name: array.filter(pa.array(good)) for name, array in columns.items()}
@@ -201,10 +209,9 @@ class ColumnarDecoder:
         return merged, decoded
 
     def _empty(self) -> dict[str, pa.Array]:
-        return {name: pa.array([], type=_ARROW[kind.kind]) for name, kind, _, _, _ in self._reader.fields
-                if kind is not None}
+        return {name: pa.array([], type=self._reader.arrow_type(name)) for name in self._keep}
 
-    def _decode_rows(self, buf: np.ndarray, pos: np.ndarray, end: np.ndarray,
+    def _decode_rows(self, buf: np.ndarray, high: np.ndarray, pos: np.ndarray, end: np.ndarray,
                      steps: list[_Field]) -> tuple[dict[str, pa.Array], np.ndarray]:
         n = len(pos)
         pos = pos.copy()
@@ -226,14 +233,13 @@ class ColumnarDecoder:
                 length = np.where(active, value, 0)
                 ok &= ~active | ((length >= 0) & (length <= end - pos - used))
                 length = np.where(ok & present, length, 0)
-                text_start = pos + used
+                text_start = np.where(ok & present, pos + used, 0)
                 pos = np.where(present, text_start + length, pos)
                 if step.target is not None:
-                    offsets, data = _gather(buf, text_start, length)
-                    if len(data) and (data >= 0x80).any():  # non-ASCII: UTF-8 checks are fastavro's
-                        high = np.concatenate([[0], np.cumsum(data >= 0x80)])
-                        ok &= high[offsets[1:]] == high[offsets[:-1]]
-                    out[step.target] = self._strings(offsets, data, present)
+                    # non-ASCII, read or skipped: UTF-8 checks are fastavro's
+                    ok &= high[text_start + length] == high[text_start]
+                if step.target in self._keep:
+                    out[step.target] = self._strings(*_gather(buf, text_start, length), present)
             else:
                 pos = np.where(present, pos + used, pos)
                 if step.kind.kind == "int":
@@ -241,34 +247,42 @@ class ColumnarDecoder:
                 if step.kind.kind == "enum":
                     ok &= ~present | ((value >= 0) & (value < len(step.kind.symbols)))
                 if step.target is not None:
-                    out[step.target] = self._scalars(step, np.where(ok & present, value, 0), present, ok)
+                    value = np.where(ok & present, value, 0)
+                    if step.kind.kind == "enum":
+                        value = self._resolve_enum(step, value, present, ok)
+                    if step.target in self._keep:
+                        out[step.target] = self._scalars(step, value, present)
         for name, kind, _, default, _ in self._reader.fields:
-            if name not in out and kind is not None:
+            if name not in out and name in self._keep:
                 out[name] = pa.repeat(pa.scalar(default, type=_ARROW[kind.kind]), n)
         ok &= pos <= end
-        return {name: out[name] for name, kind, _, _, _ in self._reader.fields if kind is not None}, ok
+        return {name: out[name] for name in self._keep}, ok
 
     @staticmethod
     def _strings(offsets: np.ndarray, data: np.ndarray, present: np.ndarray) -> pa.Array:
         validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
         return pa.StringArray.from_buffers(len(present), pa.py_buffer(offsets), pa.py_buffer(data), validity)
 
-    def _scalars(self, step: _Field, value: np.ndarray, present: np.ndarray, ok: np.ndarray) -> pa.Array:
+    @staticmethod
+    def _resolve_enum(step: _Field, value: np.ndarray, present: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Writer symbol indexes -> reader symbol indexes (Avro: by name, else the reader's default)."""
+        symbols = list(step.reader.symbols)
+        mapped = []
+        for symbol in step.kind.symbols:
+            if symbol in symbols:
+                mapped.append(symbols.index(symbol))
+            elif step.reader.default in symbols:
+                mapped.append(symbols.index(step.reader.default))
+            else:
+                mapped.append(-1)
+        index = np.asarray(mapped, dtype=np.int64)[value]
+        ok &= ~present | (index >= 0)  # no mapping and no default: fastavro's error
+        return np.maximum(index, 0)
+
+    @staticmethod
+    def _scalars(step: _Field, value: np.ndarray, present: np.ndarray) -> pa.Array:
         mask = None if present.all() else ~present
         if step.kind.kind == "enum":
-            reader_kind = step.reader
-            symbols = list(reader_kind.symbols)
-            mapped = []
-            for symbol in step.kind.symbols:  # Avro enum resolution: by name, else the reader's default
-                if symbol in symbols:
-                    mapped.append(symbols.index(symbol))
-                elif reader_kind.default in symbols:
-                    mapped.append(symbols.index(reader_kind.default))
-                else:
-                    mapped.append(-1)
-            lookup = np.asarray(mapped, dtype=np.int64)
-            index = lookup[value]
-            ok &= ~present | (index >= 0)  # no mapping and no default: fastavro's error
-            return pa.array(symbols, type=pa.string()).take(pa.array(np.maximum(index, 0), mask=mask))
+            return pa.array(list(step.reader.symbols), type=pa.string()).take(pa.array(value, mask=mask))
         arrow = _ARROW[step.reader.kind]
         return pa.array(value.astype(arrow.to_pandas_dtype()), type=arrow, mask=mask)

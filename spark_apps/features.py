@@ -24,6 +24,9 @@ SMALL_AMOUNT_MINOR: Final = 500
 
 KEY_COLUMNS: Final = ("sender_account", "window_start", "window_end")
 
+# The transaction fields window_features reads: all the streaming source has to decode.
+INPUT_COLUMNS: Final = ("event_time", "sender_account", "receiver_account", "amount_minor", "transaction_type", "status")
+
 # Ordered: the model's feature vector follows this order, and so does the metadata.
 FEATURE_NAMES: Final = (
     "tx_count",

@@ -38,6 +38,7 @@ QUERY_NAME = "fraud_detection"
 def extract_transactions(spark: Any, config: Config, *, topic: str = contracts.TRANSACTIONS_TOPIC,
                          checkpoint: str | None = None) -> Any:
     """The transactions topic as a streaming DataFrame (decoded rows plus carrier rows)."""
+    from spark_apps.features import INPUT_COLUMNS
     from spark_apps.kafka_source import SOURCE_NAME, KafkaTransactionsSource
 
     spark.dataSource.register(KafkaTransactionsSource)
@@ -49,6 +50,8 @@ def extract_transactions(spark: Any, config: Config, *, topic: str = contracts.T
         .option("dlq_topic", contracts.STREAM_DLQ_TOPIC)
         .option("reader_schema_version", str(config.spark.reader_schema_version))
         .option("max_records_per_trigger", str(config.spark.max_records_per_trigger))
+        # Spark prunes no columns of a Python source: decode only what the features read
+        .option("columns", ",".join(INPUT_COLUMNS))
         # the source reads each batch's watermark from the offsets log to mark late records
         .option("checkpoint_location", checkpoint or str(config.path(config.spark.checkpoint_dir)))
         .load()

@@ -48,6 +48,7 @@ class SourceOptions:
     reader_schema_version: int
     max_records_per_trigger: int
     checkpoint_location: str
+    columns: tuple[str, ...] | None = None  # None: every field of the reader schema
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> "SourceOptions":
@@ -60,6 +61,7 @@ class SourceOptions:
                 reader_schema_version=int(options.get("reader_schema_version", "1")),
                 max_records_per_trigger=int(options.get("max_records_per_trigger", "0")),
                 checkpoint_location=options.get("checkpoint_location", ""),
+                columns=_column_list(options.get("columns", "")),
             )
         except KeyError as exc:
             raise StreamError(f"{SOURCE_NAME} source needs option {exc.args[0]!r}") from exc
@@ -85,10 +87,16 @@ class KafkaTransactionsSource(DataSource):
         return SOURCE_NAME
 
     def schema(self) -> str:
-        return sd.spark_ddl(int(self.options.get("reader_schema_version", "1")))
+        options = SourceOptions.parse(self.options)
+        return sd.spark_ddl(options.reader_schema_version, options.columns)
 
     def streamReader(self, schema: Any) -> "KafkaStreamReader":
         return KafkaStreamReader(SourceOptions.parse(self.options))
+
+
+def _column_list(option: str) -> tuple[str, ...] | None:
+    names = tuple(name.strip() for name in option.split(",") if name.strip())
+    return names or None
 
 
 def consumer_config(bootstrap_servers: str) -> dict[str, Any]:
@@ -266,16 +274,16 @@ class KafkaStreamReader(DataSourceStreamReader):
 # One decoder (with its registry cache) and one consumer per Python worker process, reused by every
 # task that worker runs: built per task, every micro-batch paid a broker connection and an HTTP
 # schema lookup per partition. A task only assign()s its own range, so reuse carries nothing over.
-_WORKER_CLIENTS: dict[tuple[str, str, int], tuple[sd.BatchDecoder, Any]] = {}
+_WORKER_CLIENTS: dict[tuple[Any, ...], tuple[sd.BatchDecoder, Any]] = {}
 
 
 def _worker_clients(options: SourceOptions) -> tuple[sd.BatchDecoder, Any]:
-    key = (options.bootstrap_servers, options.registry_url, options.reader_schema_version)
+    key = (options.bootstrap_servers, options.registry_url, options.reader_schema_version, options.columns)
     if key not in _WORKER_CLIENTS:
         from confluent_kafka import Consumer
 
         decoder = sd.BatchDecoder(sd.make_codec(sd.RegistryLookup(options.registry_url), options.reader_schema_version),
-                                  options.reader_schema_version)
+                                  options.reader_schema_version, options.columns)
         _WORKER_CLIENTS[key] = (decoder, Consumer(consumer_config(options.bootstrap_servers)))
     return _WORKER_CLIENTS[key]
 

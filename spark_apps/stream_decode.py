@@ -57,16 +57,34 @@ def _field_type(avro_type: Any) -> tuple[pa.DataType, bool]:
     return _AVRO_TO_ARROW[avro_type], False
 
 
-def output_schema(reader_version: int = 1) -> pa.Schema:
-    """Arrow schema of the rows the source yields: the reader schema's fields plus the kind."""
+# The late/DLQ carrier rule rewrites these two, so a projection must keep them.
+REQUIRED_COLUMNS: Final = ("event_time", "sender_account")
+
+
+def output_schema(reader_version: int = 1, columns: Sequence[str] | None = None) -> pa.Schema:
+    """Arrow schema of the rows the source yields: the reader schema's fields (or the
+    `columns` among them, in schema order) plus the kind.
+
+    Python data sources get no column pruning from Spark, so a job names the columns it
+    uses; every other field is skipped while decoding and never crosses into the JVM.
+    """
     fields = [pa.field(f["name"], _field_type(f["type"])[0]) for f in contracts.transaction_schema(reader_version)["fields"]]
+    if columns is not None:
+        names = [f.name for f in fields]
+        unknown = [c for c in columns if c not in names]
+        if unknown:
+            raise StreamError(f"columns {unknown} are not fields of transaction schema v{reader_version} ({', '.join(names)})")
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise StreamError(f"a column projection must keep {', '.join(missing)} (late and DLQ records need them)")
+        fields = [f for f in fields if f.name in columns]
     return pa.schema([*fields, pa.field(KIND_COLUMN, pa.int8())])
 
 
-def spark_ddl(reader_version: int = 1) -> str:
+def spark_ddl(reader_version: int = 1, columns: Sequence[str] | None = None) -> str:
     """The same schema as a Spark DDL string (what DataSource.schema() returns)."""
     parts = []
-    for f in output_schema(reader_version):
+    for f in output_schema(reader_version, columns):
         ddl = "timestamp" if f.type == TIMESTAMP_TYPE else _ARROW_TO_DDL[f.type]
         parts.append(f"{f.name} {ddl}")
     return ", ".join(parts)
@@ -183,15 +201,15 @@ class BatchDecoder:
     through fastavro one by one, which alone decides what is rejected and why.
     """
 
-    def __init__(self, codec: AvroCodec, reader_version: int = 1) -> None:
+    def __init__(self, codec: AvroCodec, reader_version: int = 1, columns: Sequence[str] | None = None) -> None:
         from spark_apps.avro_columns import ColumnarDecoder
 
         self._codec = codec
-        self.schema = output_schema(reader_version)
+        self.schema = output_schema(reader_version, columns)
         self._fields = [f.name for f in self.schema if f.name != KIND_COLUMN]
         self._ts_fields = {f.name for f in self.schema if f.type == TIMESTAMP_TYPE}
         self._columnar = ColumnarDecoder(plain_longs(contracts.transaction_schema(reader_version)),
-                                         codec.writer_schema)
+                                         codec.writer_schema, keep=self._fields)
 
     def decode(self, records: Sequence[tuple[bytes | None, bytes | None, int]], *, watermark_ms: int) -> DecodedBatch:
         """Decode (key, value, offset) records."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fraudpipe import avro, contracts
 from fraudpipe.config import ProducerConfig
+from fraudpipe.errors import StreamError
 from producer.encoding import BatchEncoder
 from producer.generator import TransactionGenerator
 from spark_apps import stream_decode as sd
 from spark_apps.avro_columns import ColumnarDecoder, read_varints
+from spark_apps.features import INPUT_COLUMNS
 
 SCHEMAS = {1: sd.plain_longs(contracts.transaction_schema(1)), 2: sd.plain_longs(contracts.transaction_schema(2))}
 
@@ -38,9 +41,9 @@ def fastavro_rows(values, reader_version: int):
     return rows, rejected
 
 
-def batch_rows(values, reader_version: int):
+def batch_rows(values, reader_version: int, columns=None):
     """What the job's BatchDecoder yields for the same frames, in fastavro's terms."""
-    out = sd.BatchDecoder(codec(reader_version), reader_version).decode(
+    out = sd.BatchDecoder(codec(reader_version), reader_version, columns).decode(
         [(b"k", v, i) for i, v in enumerate(values)], watermark_ms=0)
     table = out.batch.to_pylist()
     rows = []
@@ -104,6 +107,29 @@ def test_poison_frames_get_fastavro_verdicts_and_good_neighbours_survive():
         rows, rejected = batch_rows(values, reader)
         assert (rows, rejected) == fastavro_rows(values, reader)
         assert len(rejected) >= 100
+        # skipped fields are still validated: the projection rejects exactly the same records
+        assert batch_rows(values, reader, INPUT_COLUMNS) == ([project(r) for r in rows], rejected)
+
+
+def project(row: dict) -> dict:
+    return {name: row[name] for name in row if name in INPUT_COLUMNS}
+
+
+def test_a_projection_builds_only_its_columns_and_equals_the_full_rows():
+    values = generated_frames(2000, 1) + generated_frames(2000, 2)
+    for reader in (1, 2):
+        out = sd.BatchDecoder(codec(reader), reader, INPUT_COLUMNS).decode(
+            [(b"k", v, i) for i, v in enumerate(values)], watermark_ms=0)
+        assert out.batch.schema.names == [n for n in sd.output_schema(reader).names if n in (*INPUT_COLUMNS, sd.KIND_COLUMN)]
+        full, _ = batch_rows(values, reader)
+        assert batch_rows(values, reader, INPUT_COLUMNS) == ([project(r) for r in full], [])
+
+
+def test_a_projection_must_name_schema_fields_and_keep_the_carrier_columns():
+    with pytest.raises(StreamError, match="nope"):
+        sd.output_schema(1, ["event_time", "sender_account", "nope"])
+    with pytest.raises(StreamError, match="sender_account"):
+        sd.output_schema(1, ["event_time", "amount_minor"])
 
 
 def test_varints_stop_at_the_frame_end():
