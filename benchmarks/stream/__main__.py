@@ -7,7 +7,10 @@ Starts its own broker and Schema Registry on free loopback ports and a tiny mode
    (Kafka source -> watermarked windows -> scoring -> SQLite) drains them; tx/s counts
    input rows over the summed batch durations. The profile splits the time: Kafka fetch
    and Avro decode + Arrow build measured alone in this process, Spark's own duration
-   breakdown per batch, and the foreachBatch collect / score / sink timings.
+   breakdown per batch, the foreachBatch collect / score / sink timings, and a ladder:
+   the job cut after the source, after bare stateful windows (a count only), after the
+   features, each drained on its own, with CPU microseconds per transaction for each. The
+   ladder bounds what any tuning can reach: cores * 1e6 / (us per tx) tx/s at best.
 2. Freshness: the real producer (`fraudpipe produce`, realtime clock: event time = wall
    time) sends at each rate while the job runs. A window *closes* when the watermark
    passes its end: when the first record with event time >= window end + watermark delay
@@ -111,24 +114,59 @@ def decode_profile(config, topic: str, limit: int = 100_000) -> dict[str, float]
     return {"records": len(records), "fetch_per_s": len(records) / fetch_s, "decode_arrow_per_s": len(records) / decode_s}
 
 
-def source_only(spark, config, topic: str, count: int) -> float:
-    """tx/s of the Kafka source into Spark alone (decode, Arrow to the JVM, count): no windows, no sink."""
-    from spark_apps.fraud_detection import extract_transactions
+# The job cut short at each step, to see what every step costs per transaction.
+LADDER = ("source", "windows", "features")
 
-    query = (extract_transactions(spark, config, topic=topic, checkpoint=config.spark.checkpoint_dir + "-src")
-             .writeStream.foreachBatch(lambda frame, _: frame.count())
-             .option("checkpointLocation", config.spark.checkpoint_dir + "-src").start())
+
+def ladder_step(spark, config, topic: str, count: int, step: str) -> dict[str, float]:
+    """tx/s and CPU microseconds per transaction of the pipeline up to `step`, drained by count().
+
+    source: Kafka fetch, decode, Arrow into the JVM. windows: + watermark and a stateful
+    1-minute window aggregation holding a count only (the floor any windowed job pays).
+    features: + the real window features. The whole job (scoring, sink) is the main run.
+    """
+    from pyspark.sql import functions as F
+
+    from spark_apps.fraud_detection import extract_transactions, transform_carriers, transform_windows
+
+    checkpoint = f"{config.spark.checkpoint_dir}-{step}"
+    frame = extract_transactions(spark, config, topic=topic, checkpoint=checkpoint)
+    if step == "windows":
+        frame = (transform_carriers(frame).withWatermark("event_time", f"{config.spark.watermark_seconds} seconds")
+                 .groupBy("sender_account", F.window("event_time", "1 minute")).count())
+    elif step == "features":
+        frame = transform_windows(frame, watermark_seconds=config.spark.watermark_seconds)
+    writer = frame.writeStream.foreachBatch(lambda batch, _: batch.count()).option("checkpointLocation", checkpoint)
+    run = drain(spark, (writer if step == "source" else writer.outputMode("append")).start(), count)
+    return {"rate": run["rate"], "us_per_tx": run["warm_us_per_tx"]}
+
+
+def drain(spark, query, count: int) -> dict:
+    """Run `query` until it has read `count` rows; rates and CPU exclude its first batch.
+
+    The first batch of a query pays Python worker start-up and code generation, so CPU is
+    also sampled when it completes (polled every 0.1 s) and the warm figure starts there.
+    """
+    cpu_started, wall_started = spark_cpu_seconds(spark), time.perf_counter()
+    progress, seen, warm = [], 0, None
     try:
-        seen, progress = 0, []
         while seen < count and query.isActive:
-            time.sleep(1.0)
+            time.sleep(0.1)
             progress = list(query.recentProgress)
             seen = sum(p["numInputRows"] for p in progress)
+            if warm is None and any(p["numInputRows"] for p in progress):
+                warm = (spark_cpu_seconds(spark), seen)
+        assert query.exception() is None, query.exception()
     finally:
         query.stop()
+    cpu_s, wall_s = spark_cpu_seconds(spark) - cpu_started, time.perf_counter() - wall_started
+    warm_cpu, warm_seen = warm or (cpu_started, 0)
+    warm_us = (spark_cpu_seconds(spark) - warm_cpu) / max(seen - warm_seen, 1) * 1e6
     batches = [p for p in progress if p["numInputRows"] > 0][1:]
+    rows = sum(p["numInputRows"] for p in batches)
     seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
-    return sum(p["numInputRows"] for p in batches) / seconds if seconds else 0.0
+    return {"progress": progress, "batches": batches, "rows": rows, "seconds": seconds, "seen": seen,
+            "rate": rows / seconds if seconds else 0.0, "cpu_s": cpu_s, "wall_s": wall_s, "warm_us_per_tx": warm_us}
 
 
 def throughput(spark, config, topic: str, count: int) -> dict:
@@ -139,34 +177,22 @@ def throughput(spark, config, topic: str, count: int) -> dict:
     publish_transactions(config, topic, count=count)
     publish_s = time.perf_counter() - started
     profile = decode_profile(config, topic)
-    profile["source_only_per_s"] = source_only(spark, config, topic, count)
+    profile["ladder"] = {step: ladder_step(spark, config, topic, count, step) for step in LADDER}
     writer = BatchWriter(config)
-    cpu_started, wall_started = spark_cpu_seconds(spark), time.perf_counter()
-    query = start_query(spark, config, topic=topic, writer=writer, trigger_seconds=0)
-    progress, seen = [], 0
-    try:
-        while seen < count and query.isActive:
-            time.sleep(1.0)
-            progress = [p for p in query.recentProgress]
-            seen = sum(p["numInputRows"] for p in progress)
-        assert query.exception() is None, query.exception()
-    finally:
-        query.stop()
-    cpu_s, wall_s = spark_cpu_seconds(spark) - cpu_started, time.perf_counter() - wall_started
-    batches = [p for p in progress if p["numInputRows"] > 0][1:]  # first batch pays Python worker start-up
-    rows = sum(p["numInputRows"] for p in batches)
-    seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
+    run = drain(spark, start_query(spark, config, topic=topic, writer=writer, trigger_seconds=0), count)
+    batches = run["batches"]
     stages: dict[str, float] = {}
     for p in batches:
         for name, ms in p["durationMs"].items():
             stages[name] = stages.get(name, 0.0) + ms / 1000
     sink = {k: sum(t[k] for t in writer.timings) for k in ("collect_s", "score_s", "sink_s")}
     state = [p["stateOperators"][0] for p in batches if p.get("stateOperators")]
-    return {"rows": rows, "seconds": seconds, "rate": rows / seconds if seconds else 0.0, "publish_s": publish_s,
+    return {"rows": run["rows"], "seconds": run["seconds"], "rate": run["rate"], "publish_s": publish_s,
             "stages": stages, "sink": sink, "profile": profile, "batches": len(batches),
-            "all_rows": sum(p["numInputRows"] for p in progress), "cpu_s": cpu_s, "wall_s": wall_s,
+            "all_rows": run["seen"], "cpu_s": run["cpu_s"], "wall_s": run["wall_s"],
+            "warm_us_per_tx": run["warm_us_per_tx"],
             "state_update_s": sum(s.get("allUpdatesTimeMs", 0) for s in state) / 1000,
-            "state_rows_max": max((s["numRowsTotal"] for s in state), default=0),
+            "state_rows_updated": sum(s["numRowsUpdated"] for s in state),
             "state_commit_s": sum(s.get("commitTimeMs", 0) for s in state) / 1000}
 
 
@@ -287,11 +313,17 @@ def main() -> None:
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             p = result["profile"]
             print(f"  alone in one process: kafka fetch {p['fetch_per_s']:,.0f} rec/s, "
-                  f"avro decode + arrow {p['decode_arrow_per_s']:,.0f} rec/s; in Spark, source -> count() only: "
-                  f"{p['source_only_per_s']:,.0f} tx/s")
+                  f"avro decode + arrow {p['decode_arrow_per_s']:,.0f} rec/s")
+            job_us = result["warm_us_per_tx"]
+            steps = [*((step, v["us_per_tx"], v["rate"]) for step, v in p["ladder"].items()), ("whole job", job_us, result["rate"])]
+            print("  CPU per transaction after each query's first batch, job cut after each step (tx/s of that cut): "
+                  + ", ".join(f"{step} {us:.1f} us ({rate:,.0f} tx/s)" for step, us, rate in steps))
+            cores = os.cpu_count() or 1
+            print(f"  -> ceiling with {cores} cores fully busy: {cores * 1e6 / job_us:,.0f} tx/s for the whole job, "
+                  f"{cores * 1e6 / p['ladder']['windows']['us_per_tx']:,.0f} tx/s for bare stateful windows")
             print("  spark durations (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["stages"].items())))
             print(f"  foreachBatch (s): collect {result['sink']['collect_s']:.1f}, score {result['sink']['score_s']:.1f}, "
-                  f"sink {result['sink']['sink_s']:.1f}; state rows max {result['state_rows_max']:,}, "
+                  f"sink {result['sink']['sink_s']:.1f}; state rows written {result['state_rows_updated']:,}, "
                   f"state updates {result['state_update_s']:.1f} s, state commit {result['state_commit_s']:.1f} s")
         for rate in [int(r) for r in args.rates.split(",") if r]:
             topic = f"bench-fresh-{rate}"
