@@ -2,8 +2,8 @@
 
 Training and the streaming job both call `window_features`, so a model is always scored
 on exactly the features it was fitted on. Every output column is a plain aggregate over
-(sender_account, 1-minute tumbling window): no countDistinct and no post-aggregation
-joins, so the same function runs on a static DataFrame and on a streaming one (the caller
+(sender_account, 1-minute tumbling window), or the ratio of two of them: no countDistinct
+and no post-aggregation joins, so the same function runs on a static DataFrame and on a streaming one (the caller
 applies the watermark before calling it).
 """
 from __future__ import annotations
@@ -43,6 +43,12 @@ FEATURE_NAMES: Final = (
 
 OUTPUT_COLUMNS: Final = KEY_COLUMNS + FEATURE_NAMES
 
+# Means computed after the aggregation from sums it holds anyway: an avg() keeps two more
+# fields per open window in the streaming state; dropping both avg()s cut the job's CPU per
+# transaction by ~7% (benchmarks/stream ladder). Equal to avg(): the sums are exact longs.
+RATIO_FEATURES: Final = {"avg_amount_minor": ("total_amount_minor", "tx_count"),
+                         "failed_ratio": ("failed_count", "tx_count")}
+
 # Features the alerts tables have their own columns for; the rest travel in `features` JSON.
 TABLE_FEATURES: Final = ("tx_count", "total_amount_minor", "failed_count", "distinct_receivers", "max_amount_minor")
 
@@ -51,7 +57,7 @@ INTEGER_FEATURES: Final = tuple(n for n in FEATURE_NAMES if n not in ("avg_amoun
 
 
 def feature_aggregations() -> list[Column]:
-    """The aggregate expressions, named after FEATURE_NAMES, in that order."""
+    """The aggregate expressions of FEATURE_NAMES except RATIO_FEATURES, in that order."""
     failed = F.col("status").isin(sorted(FAILED_STATUSES)).cast("long")
     small = (F.col("amount_minor") < F.lit(SMALL_AMOUNT_MINOR)).cast("long")
     return [
@@ -62,8 +68,6 @@ def feature_aggregations() -> list[Column]:
         F.size(F.collect_set("receiver_account")).cast("long").alias("distinct_receivers"),
         F.max(F.col("amount_minor")).cast("long").alias("max_amount_minor"),
         F.sum(small).alias("small_amount_count"),
-        F.avg(F.col("amount_minor").cast("double")).alias("avg_amount_minor"),
-        F.avg(failed.cast("double")).alias("failed_ratio"),
         # A busy genuine sender mixes purchases, transfers and withdrawals in a minute; a
         # scripted burst repeats one or two types, so the mix separates the two at equal volume.
         _distinct_types().alias("distinct_types"),
@@ -102,6 +106,11 @@ def window_features(transactions: DataFrame, *, extra_aggregations: Sequence[Col
         F.col("sender_account"),
         F.col("window.start").alias("window_start"),
         F.col("window.end").alias("window_end"),
-        *[F.col(name) for name in FEATURE_NAMES],
+        *[_ratio(name) if name in RATIO_FEATURES else F.col(name) for name in FEATURE_NAMES],
         *[F.col(name) for name in extra_names],
     )
+
+
+def _ratio(name: str) -> Column:
+    numerator, denominator = RATIO_FEATURES[name]  # tx_count >= 1 in every window
+    return (F.col(numerator).cast("double") / F.col(denominator)).alias(name)
