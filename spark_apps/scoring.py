@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where windows are scored: `fraudpipe up` only checks metadata
+    import pandas as pd
 
 from fraudpipe.errors import ModelError
 
@@ -201,8 +203,10 @@ def _plain(value: Any) -> Any:
     return int(number) if number.is_integer() else round(number, 4)
 
 
-def score_windows(pdf: pd.DataFrame, model: ModelMetadata) -> pd.DataFrame:
+def score_windows(pdf: "pd.DataFrame", model: ModelMetadata) -> "pd.DataFrame":
     """A copy of `pdf` (one row per window, FEATURE_NAMES columns) with SCORE_COLUMNS added."""
+    import pandas as pd
+
     missing = [name for name in model.feature_names if name not in pdf.columns]
     if missing:
         raise ModelError(f"model {model.version}: windows lack feature column(s) {missing}")
