@@ -41,18 +41,9 @@ def free_port() -> int:
 def wait_for_metadata(bootstrap: str, *, timeout: float = 30.0,
                       process: subprocess.Popen[bytes] | None = None) -> None:
     """Block until the broker answers a metadata request, or raise BrokerError (also when `process` exits)."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
+    from fraudpipe.health import kafka_ok
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
-
-    def answers() -> bool:
-        try:
-            return bool(admin.list_topics(timeout=2).brokers)
-        except KafkaException:  # while the port is not yet open
-            return False
-
-    wait_until(answers, process=process, timeout=timeout, what=f"broker at {bootstrap}", error=BrokerError)
+    wait_until(lambda: kafka_ok(bootstrap), process=process, timeout=timeout, what=f"broker at {bootstrap}", error=BrokerError)
 
 
 @dataclass
