@@ -138,14 +138,31 @@ def untransform(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
     return x
 
 
-def assign(scaled: np.ndarray, model: ModelMetadata) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid per row and the squared distances to every centroid."""
-    centroids = np.asarray(model.centroids, dtype=float)
-    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2: one matrix product instead of an (n, k, d) temporary,
-    # which for a training set of half a million windows is gigabytes.
-    d2 = (scaled * scaled).sum(axis=1)[:, None] - 2.0 * scaled @ centroids.T + (centroids * centroids).sum(axis=1)[None, :]
+# Rows per block of distances: a (rows x centroids) block stays in the CPU cache instead of
+# several (windows x centroids) temporaries. Measured, 60k windows: 192 centroids 223 -> 31 ms,
+# 48 centroids 47 -> 25 ms (blocks of 1024-8192 rows: 31-40 ms); 475k windows x 192: 4.1 -> 0.25 s.
+ROW_BLOCK = 1024
+
+
+def nearest(scaled: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the index of the nearest of `centroids` and the squared Euclidean distance to it."""
+    centroids = np.asarray(centroids, dtype=float)
+    n = len(scaled)
+    index = np.empty(n, dtype=np.int64)
+    d2 = np.empty(n, dtype=float)
+    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 is the same for every centroid, so it is added
+    # to the minimum only.
+    minus_2ct = -2.0 * centroids.T
+    c_sq = (centroids * centroids).sum(axis=1)
+    for start in range(0, n, ROW_BLOCK):
+        block = scaled[start:start + ROW_BLOCK] @ minus_2ct
+        block += c_sq
+        i = block.argmin(axis=1)
+        index[start:start + len(i)] = i
+        d2[start:start + len(i)] = block[np.arange(len(i)), i]
+    d2 += (scaled * scaled).sum(axis=1)
     np.maximum(d2, 0.0, out=d2)
-    return d2.argmin(axis=1), d2
+    return index, d2
 
 
 def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.ndarray]:
@@ -155,15 +172,23 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
     exactly when a fraud centroid is nearer than every normal one.
     """
     scaled = transform(features, model)
-    cluster, d2 = assign(scaled, model)
-    normal = np.asarray(model.normal_clusters or tuple(range(len(model.centroids))))
-    d_normal = np.sqrt(d2[:, normal].min(axis=1))
-    nearest_normal = normal[d2[:, normal].argmin(axis=1)]
+    centroids = np.asarray(model.centroids, dtype=float)
+    normal = np.asarray(model.normal_clusters or tuple(range(len(centroids))))
+    i, d2_normal = nearest(scaled, centroids[normal])
+    nearest_normal = normal[i]
+    d_normal = np.sqrt(d2_normal)
     if model.fraud_clusters:
-        d_fraud = np.sqrt(d2[:, list(model.fraud_clusters)].min(axis=1))
+        fraud = np.asarray(model.fraud_clusters)
+        i, d2_fraud = nearest(scaled, centroids[fraud])
+        nearest_fraud = fraud[i]
+        # the nearest of all centroids, the lower index on a tie (as one argmin over all would pick)
+        fraud_nearer = (d2_fraud < d2_normal) | ((d2_fraud == d2_normal) & (nearest_fraud < nearest_normal))
+        cluster = np.where(fraud_nearer, nearest_fraud, nearest_normal)
+        d_fraud = np.sqrt(d2_fraud)
         denominator = d_normal + d_fraud
         score = np.where(denominator > 0, d_normal / np.where(denominator > 0, denominator, 1.0), 0.0)
     else:
+        cluster = nearest_normal
         score = np.zeros(len(scaled))
     if model.score_threshold is not None and model.fraud_clusters:
         is_fraud = score > model.score_threshold

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from fraudpipe.errors import ModelError
-from spark_apps.scoring import ModelMetadata, load_metadata, score_windows, transform, untransform
+from spark_apps import scoring
+from spark_apps.scoring import ModelMetadata, load_metadata, nearest, score_matrix, score_windows, transform, untransform
 
 FEATURES = ("tx_count", "failed_count", "max_amount_minor")
 
@@ -73,6 +74,42 @@ def test_score_is_relative_closeness_to_fraud() -> None:
     # scaled (5, 5, 0): equidistant from both centroids
     scored = score_windows(pd.DataFrame({"tx_count": [7], "failed_count": [11], "max_amount_minor": [np.expm1(5.0)]}), m)
     assert scored["score"].iloc[0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("block", [1, 2, 1024])
+def test_nearest_centroid_and_squared_distance_in_blocks(monkeypatch, block: int) -> None:
+    monkeypatch.setattr(scoring, "ROW_BLOCK", block)  # blocks of 1 and 2 rows cut the 3 rows apart
+    points = np.array([[0.0, 1.0], [3.0, 4.0], [10.0, 0.0]])
+    index, d2 = nearest(points, np.array([[0.0, 0.0], [6.0, 8.0]]))
+    # (3, 4) is 25 from both: the lower index wins, as one argmin would pick; (10, 0): 100 vs 16 + 64
+    assert index.tolist() == [0, 0, 1] and d2.tolist() == pytest.approx([1.0, 25.0, 80.0])
+
+
+@pytest.mark.parametrize("fraud_index", [0, 1])
+def test_cluster_is_the_nearest_of_all_centroids_lower_index_on_a_tie(fraud_index: int) -> None:
+    centroids = (FRAUD, NORMAL) if fraud_index == 0 else (NORMAL, FRAUD)
+    m = model(centroids, (fraud_index,))
+    # scaled (5, 5, 0) is sqrt(50) from both, (9, 9, 0) nearer fraud, (1, 0, 0) nearer normal
+    raw = np.array([[7.0, 11.0, np.expm1(5.0)], [11.0, 19.0, np.expm1(5.0)], [3.0, 1.0, np.expm1(5.0)]])
+    result = score_matrix(raw, m)
+    normal_index = 1 - fraud_index
+    assert result["cluster"].tolist() == [0, fraud_index, normal_index]
+    assert result["nearest_normal"].tolist() == [normal_index] * 3
+    assert result["score"].tolist() == pytest.approx([0.5, 0.9, 1 / (1 + np.sqrt(181))])
+
+
+def test_a_tail_centroid_keeps_a_busy_honest_window_normal_and_fraud_still_fraud() -> None:
+    # scaled space, first feature only: quiet mass at 0, fraud at 10, and a tail centroid at 6
+    # for the busiest honest windows (a normal centroid: fraud_clusters names the fraud one)
+    quiet, tail, fraud = (0.0, 0.0, 0.0), (6.0, 0.0, 0.0), (10.0, 0.0, 0.0)
+    raw = np.array([[8.5, 1.0, np.expm1(5.0)], [11.0, 1.0, np.expm1(5.0)]])  # scaled (6.5, 0, 0) and (9, 0, 0)
+    without = score_matrix(raw, model((quiet, fraud), (1,), score_threshold=0.5))
+    with_tail = score_matrix(raw, model((quiet, tail, fraud), (2,), score_threshold=0.5))
+    # busy honest: 6.5 / (6.5 + 3.5) = 0.65, flagged; with the tail 0.5 / (0.5 + 3.5) = 0.125
+    # fraud: 9 / (9 + 1) = 0.9; with the tail 3 / (3 + 1) = 0.75, still flagged
+    assert without["score"].tolist() == pytest.approx([0.65, 0.9]) and without["is_fraud"].tolist() == [True, True]
+    assert with_tail["score"].tolist() == pytest.approx([0.125, 0.75]) and with_tail["is_fraud"].tolist() == [False, True]
+    assert with_tail["nearest_normal"].tolist() == [1, 1] and with_tail["cluster"].tolist() == [1, 2]
 
 
 def test_outlier_distance_flags_windows_far_from_every_normal_centroid() -> None:
