@@ -159,12 +159,18 @@ class TransactionGenerator:
         self._cursor = self.start_ms
         self._due = 0.0
 
-    def batches(self, count: int | None = None) -> Iterator[TransactionBatch]:
-        """Successive batches in arrival order; stops after `count` transactions when given."""
+    def batches(self, count: int | None = None, *, whole_minutes: bool = False) -> Iterator[TransactionBatch]:
+        """Successive batches in arrival order; stops after `count` transactions when given.
+
+        With `whole_minutes`, generation goes on past `count` to the end of the event-time
+        minute it reached: no 1-minute window, and so no pattern instance, is cut short.
+        A cut one would be a labelled window of, say, one transfer of an account takeover,
+        which trains a fraud centroid into the middle of ordinary windows.
+        """
         sent = 0
-        while count is None or sent < count:
+        while count is None or sent < count or (whole_minutes and self._cursor % MINUTE_MS):
             batch = self._next_chunk()
-            if count is not None and sent + len(batch) > count:
+            if count is not None and not whole_minutes and sent + len(batch) > count:
                 batch = batch.slice(0, count - sent)
             sent += len(batch)
             if len(batch):

@@ -143,6 +143,28 @@ def test_pattern_instances_stay_in_one_window_and_are_separable(stream):
     assert median([len({r["receiver_account"] for r in w}) for w in by_pattern["mule_fan_out"]]) >= 10
 
 
+def test_whole_minutes_go_on_to_the_end_of_the_minute_so_no_instance_is_cut():
+    # 30,000 transactions at 200/s from a minute boundary end 30 s into a minute: a plain
+    # count cuts the instances of that minute short, whole_minutes finishes it.
+    def labelled_windows(whole_minutes: bool) -> tuple[int, list[tuple[str, int]]]:
+        gen = TransactionGenerator(ProducerConfig(), seed=11, start_ms=START + 40_000, clock="simulated")
+        batches = list(gen.batches(30_000, whole_minutes=whole_minutes))
+        sizes: dict[tuple[str, str, int], int] = defaultdict(int)
+        for batch in batches:
+            for label in batch.labels():
+                sizes[(label["pattern"], label["sender_account"], label["event_time"] // MINUTE_MS)] += 1
+        ends = max(int(b.event_time.max()) for b in batches)
+        return ends, [(pattern, n) for (pattern, _sender, _minute), n in sizes.items()]
+
+    patterns = ProducerConfig().patterns
+    cut_end, cut = labelled_windows(False)
+    whole_end, whole = labelled_windows(True)
+    assert (START + 40_000) % MINUTE_MS == 0 and (START + 40_000 + 150_000) - cut_end < 1_000
+    assert any(n < patterns[name].min_size for name, n in cut)
+    assert whole_end // MINUTE_MS == cut_end // MINUTE_MS and (whole_end + 1_000) // MINUTE_MS > whole_end // MINUTE_MS
+    assert all(n >= patterns[name].min_size for name, n in whole)
+
+
 def test_legitimate_bursts_make_detection_non_trivial(stream):
     records, labels, _ = stream
     labelled = {label["transaction_id"] for label in labels}
