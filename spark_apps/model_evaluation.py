@@ -18,6 +18,9 @@ import pandas as pd
 # Without labels a cluster is called fraud when it is rare and far from the normal mass.
 UNLABELLED_MAX_SHARE = 0.01
 UNLABELLED_MIN_DISTANCE = 3.0
+# With labels, a cluster fitted on normal windows whose train windows are mostly labelled
+# fraud is a fraud cluster too: a tail centroid can settle among account takeovers.
+MOSTLY_FRAUD_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,12 @@ def choose_fraud_clusters(
         _ints(sizes),
         _floats(distance),
     )
+
+
+def labelled_fraud_clusters(fitted_on_fraud: Sequence[int], fraud_share: Sequence[float | None]) -> tuple[int, ...]:
+    """The clusters fitted on labelled fraud, plus every other whose train windows are mostly fraud."""
+    mostly = (c for c, share in enumerate(fraud_share) if share is not None and share > MOSTLY_FRAUD_SHARE)
+    return tuple(sorted({*fitted_on_fraud, *mostly}))
 
 
 def _ints(values: np.ndarray) -> tuple[int, ...]:
@@ -159,10 +168,16 @@ def format_report(report: dict[str, Any], *, fraud_clusters: Sequence[int] = ())
         lines.append(
             f"  {name:<18}{p['windows']:>7,}  {p['window_recall']:>13.4f}   {p['transactions']:>12,}  {p['transaction_recall']:>9.4f}"
         )
+    # A model has a couple of hundred clusters: list those that hold fraud or flag it, sum up the rest.
     lines.append("cluster  windows  fraud windows")
+    rest = [0, 0]
     for c, (size, fraud) in enumerate(zip(report["cluster_sizes"], report["cluster_fraud_windows"])):
-        mark = "  <- fraud" if c in fraud_clusters else ""
-        lines.append(f"  {c:>5}  {size:>7,}  {fraud:>13,}{mark}")
+        if fraud or c in fraud_clusters:
+            mark = "  <- fraud" if c in fraud_clusters else ""
+            lines.append(f"  {c:>5}  {size:>7,}  {fraud:>13,}{mark}")
+        else:
+            rest = [rest[0] + 1, rest[1] + size]
+    lines.append(f"  and {rest[0]} normal clusters of {rest[1]:,} windows without fraud")
     return "\n".join(lines)
 
 
@@ -212,18 +227,22 @@ def plot_clusters(
         rest = rng.choice(rest, max_points, replace=False)
     index = np.concatenate([rest, np.flatnonzero(keep)])
     fig, ax = plt.subplots(figsize=(9, 7), dpi=110)
-    cmap = plt.get_cmap("tab20", max(k, 2))
-    for c in range(k):
-        mine = index[clusters[index] == c]
-        if len(mine):
-            label = f"cluster {c}" + (" (fraud)" if c in fraud_clusters else "")
-            ax.scatter(scaled[mine, x], scaled[mine, y], s=6, color=cmap(c), alpha=0.6, label=label)
+    # A model has a couple of hundred clusters: one legend entry each would bury the plot, so
+    # the normal ones share a palette without red and one entry, the fraud ones are red.
+    cmap = plt.get_cmap("viridis", 20)
+    flagged = np.isin(clusters[index], fraud_clusters)
+    normal = index[~flagged]
+    ax.scatter(scaled[normal, x], scaled[normal, y], s=6, c=[cmap(c % 20) for c in clusters[normal]], alpha=0.5,
+               label=f"windows of the {k - len(fraud_clusters)} normal clusters")
+    mine = index[flagged]
+    ax.scatter(scaled[mine, x], scaled[mine, y], s=10, color="tab:red", alpha=0.8,
+               label=f"windows of the {len(fraud_clusters)} fraud clusters")
     fraud = index[actual[index]]
     ax.scatter(scaled[fraud, x], scaled[fraud, y], s=28, facecolors="none", edgecolors="black", linewidths=0.7, label="labelled fraud")
     ax.set_xlabel(f"{feature_names[x]} (scaled)")
     ax.set_ylabel(f"{feature_names[y]} (scaled)")
     ax.set_title("KMeans clusters of 1-minute sender windows (held-out split)")
-    ax.legend(fontsize=7, markerscale=2, loc="best")
+    ax.legend(fontsize=8, markerscale=2, loc="best")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -252,27 +271,34 @@ def choose_score_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[floa
     return float((ranked[best] + below) / 2), float(f1[best])
 
 
-def sample_silhouette(scaled: np.ndarray, clusters: np.ndarray, *, max_points: int = 5000, seed: int = 0) -> float | None:
-    """Mean silhouette of a uniform sample of points, squared Euclidean like Spark's ClusteringEvaluator.
+def silhouette(scaled: np.ndarray, clusters: np.ndarray, *, block: int = 4096) -> float | None:
+    """Mean silhouette of all points, squared Euclidean like Spark's ClusteringEvaluator.
 
-    Exact silhouette is quadratic in the points; a few thousand give it to about +-0.01.
+    Exact and linear in the points: the mean squared distance from x to the members of C is
+    |x|^2 - 2 x.mean(C) + mean(|y|^2 over C), so only cluster means are needed, never the
+    (points x points) matrix (which limited the old version to a 5,000-point sample).
     """
-    clusters = np.asarray(clusters, dtype=int)
-    if len(np.unique(clusters)) < 2:
+    x = np.asarray(scaled, dtype=float)
+    labels, c = np.unique(np.asarray(clusters, dtype=int), return_inverse=True)
+    if len(labels) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    index = rng.choice(len(scaled), max_points, replace=False) if len(scaled) > max_points else np.arange(len(scaled))
-    x, c = np.asarray(scaled, dtype=float)[index], clusters[index]
+    counts = np.bincount(c).astype(float)
     sq = (x * x).sum(axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
-    labels, c = np.unique(c, return_inverse=True)
-    member = np.zeros((len(x), len(labels)))
-    member[np.arange(len(x)), c] = 1.0
-    counts = member.sum(axis=0)
-    mean_to = (d2 @ member) / counts  # mean distance of each point to each cluster (own cluster includes itself at 0)
-    own = counts[c]
-    a = np.where(own > 1, mean_to[np.arange(len(x)), c] * own / np.maximum(own - 1, 1), 0.0)
-    mean_to[np.arange(len(x)), c] = np.inf
-    b = mean_to.min(axis=1)
-    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
-    return float(s.mean())
+    means = np.zeros((len(labels), x.shape[1]))
+    np.add.at(means, c, x)
+    means /= counts[:, None]
+    mean_sq = np.bincount(c, weights=sq) / counts
+    total = 0.0
+    for start in range(0, len(x), block):
+        rows = slice(start, start + block)
+        own_c = c[rows]
+        n = len(own_c)
+        # mean squared distance of each point to each cluster (its own includes itself at 0)
+        mean_to = sq[rows, None] - 2.0 * x[rows] @ means.T + mean_sq[None, :]
+        np.maximum(mean_to, 0.0, out=mean_to)
+        own = counts[own_c]
+        a = np.where(own > 1, mean_to[np.arange(n), own_c] * own / np.maximum(own - 1, 1), 0.0)
+        mean_to[np.arange(n), own_c] = np.inf
+        b = mean_to.min(axis=1)
+        total += float(np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0).sum())
+    return total / len(x)

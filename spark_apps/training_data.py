@@ -1,23 +1,31 @@
-"""Training input from the store: raw transactions and labels, read in bounded chunks.
+"""Training input: a generated labelled dataset, the producer's Parquet, or the store.
 
-`fraudpipe train --from-store` trains on what the sink already wrote. The Store port's
-scan_transactions/scan_labels yield chunks of row dicts; each chunk becomes an Arrow
-table at once (columns typed from cassandra/init.cql), so Python never holds more than
-one chunk as dicts, and Spark receives the whole set through one Arrow-backed
-createDataFrame with an explicit schema: event_time (epoch ms) as TimestampType and the
-label's fraud `pattern` joined on (null = not fraud), the shape extract_transactions gives.
+- generate_dataset writes a deterministic labelled dataset with the producer's generator
+  (whole 1-minute windows, so no pattern instance is cut short at the end);
+- extract_transactions reads producer Parquet with its fraud `pattern` (or the labels file
+  beside it);
+- extract_store_transactions (`fraudpipe train --from-store`) reads the raw transactions
+  and labels the sink wrote. The Store port's scan_transactions/scan_labels yield chunks of
+  row dicts; each chunk becomes an Arrow table at once (columns typed from
+  cassandra/init.cql), so Python never holds more than one chunk as dicts, and Spark
+  receives the whole set through one Arrow-backed createDataFrame with an explicit schema:
+  event_time (epoch ms) as TimestampType and the label's fraud `pattern` joined on (null =
+  not fraud), the shape extract_transactions gives.
 """
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
 
+from fraudpipe.config import Config
 from fraudpipe.contracts import LABELS_TABLE, TRANSACTIONS_TABLE
 from fraudpipe.errors import ModelError
 from fraudpipe.store.base import SCAN_MAX_MS, SCAN_MIN_MS, Store
 from fraudpipe.store.cql import table_specs
+from producer.files import labels_path
 
 SCAN_CHUNK = 50_000  # rows per store read: a few tens of MB as dicts, gone once converted to Arrow
 PATTERN_COLUMN = "pattern"  # the label column training joins onto transactions (labels table, init.cql)
@@ -34,6 +42,60 @@ _TYPES = {
     "boolean": (pa.bool_(), "boolean"),
 }
 _TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+# The dataset a default run generates starts here (simulated clock), so that the same
+# seed and size always give the same data and therefore comparable model versions.
+DEFAULT_START_MS = 1_795_000_000_000
+
+Progress = Callable[[str], None]
+
+
+def generated_dataset_path(config: Config, transactions: int) -> Path:
+    """Where the generated dataset of this seed and size lives ("whole": ends on a minute boundary)."""
+    return config.path(config.model.dataset_dir) / f"generated-seed{config.producer.seed}-{transactions}-whole.parquet"
+
+
+def generate_dataset(config: Config, path: Path, *, transactions: int, progress: Progress) -> Path:
+    """Write a labelled dataset with the producer's generator (file mode) unless already there.
+
+    At least `transactions`: generation runs on to the end of the last event-time minute,
+    because a cut window would hold a cut pattern instance (say one transfer of an account
+    takeover), a labelled window that looks like any other and drags a fraud centroid there.
+    """
+    from producer.files import write_files
+    from producer.generator import TransactionGenerator
+
+    if path.exists():
+        progress(f"reusing generated dataset {path}")
+        return path
+    progress(f"generating {transactions:,} labelled transactions (seed {config.producer.seed}) -> {path}")
+    generator = TransactionGenerator(config.producer, start_ms=DEFAULT_START_MS, clock="simulated")
+    partial = path.with_name(f".partial-{path.name}")
+    summary = write_files(generator.batches(transactions, whole_minutes=True), partial)
+    summary.labels_path.replace(labels_path(path))
+    partial.replace(path)  # the name appears only once the file is complete
+    progress(f"generated {summary.transactions:,} transactions (to the end of the minute), {summary.labels:,} labelled")
+    return path
+
+
+def extract_transactions(spark: Any, path: Path) -> Any:
+    """Transactions with a `pattern` column (null = not fraud) from the producer's Parquet.
+
+    Files without a pattern column (Avro-like exports) get it from the labels file beside them.
+    """
+    from pyspark.sql import functions as F
+
+    try:
+        transactions = spark.read.parquet(str(path))
+    except Exception as exc:  # Spark raises AnalysisException and friends, all untyped in py4j
+        raise ModelError(f"cannot read training transactions {path}: {exc}") from exc
+    if "pattern" in transactions.columns:
+        return transactions
+    beside = labels_path(path)
+    if not beside.exists():
+        return transactions.withColumn("pattern", F.lit(None).cast("string"))
+    labels = spark.read.parquet(str(beside)).select("transaction_id", "pattern")
+    return transactions.join(F.broadcast(labels), "transaction_id", "left")
 
 
 def parse_time(value: str | None) -> int | None:

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 from fraudpipe.config import Config, ModelConfig, load_config
-from spark_apps.kmeans_model_training import generate_dataset, run_training
+from spark_apps.kmeans_model_training import run_training
 from spark_apps.session import build_session
+from spark_apps.training_data import generate_dataset
 
 TARGET_SECONDS = 30.0
 
@@ -47,10 +48,12 @@ def main() -> None:
 
     train_s = t3 - t2
     window = run.report["window"]
-    print(f"transactions            {args.transactions:,}  (master {config.spark.master}, k {model.k})")
+    generated = run.metadata.data_range["transactions"]  # whole minutes: at least --transactions
+    print(f"transactions            {generated:,}  (master {config.spark.master}, "
+          f"k {model.k} + tail {model.tail_k} + fraud {model.fraud_k})")
     print(f"generate dataset        {t1 - t0:7.1f} s")
     print(f"start Spark             {t2 - t1:7.1f} s")
-    print(f"train+evaluate+publish  {train_s:7.1f} s   {args.transactions / train_s:,.0f} transactions/s")
+    print(f"train+evaluate+publish  {train_s:7.1f} s   {generated / train_s:,.0f} transactions/s")
     print(f"total wall time         {t3 - t0:7.1f} s   target {TARGET_SECONDS:.0f} s for 1M -> "
           f"ratio {train_s / TARGET_SECONDS:.2f} (train stage), {(t3 - t0) / TARGET_SECONDS:.2f} (total)")
     print("  steps of train+evaluate+publish (each runs until the next starts):")
@@ -59,6 +62,8 @@ def main() -> None:
     print(f"load average            {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, {os.cpu_count()} cores)")
     print(f"window-level            P {window['precision']:.4f}  R {window['recall']:.4f}  F1 {window['f1']:.4f}  "
           f"silhouette {run.report['silhouette']}")
+    recall = ", ".join(f"{name} {p['window_recall']:.3f}" for name, p in run.report["per_pattern"].items())
+    print(f"window recall           {recall}")
 
 
 if __name__ == "__main__":

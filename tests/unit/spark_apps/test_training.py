@@ -11,7 +11,7 @@ from fraudpipe.store.sqlite import SqliteStore
 from spark_apps.features import FEATURE_NAMES
 from spark_apps.kmeans_model_training import PLOT_FILE, REPORT_FILE, run_training
 from spark_apps.model_registry import ModelRegistry, load_latest
-from spark_apps.scoring import score_matrix, score_windows
+from spark_apps.scoring import nearest, score_windows, transform
 
 pytestmark = pytest.mark.spark
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.spark
 def trained(spark, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("training")
     config = Config(
-        model=ModelConfig(dir=str(root / "models"), dataset_dir=str(root / "data"), k=8, train_transactions=40_000, max_iter=10),
+        model=ModelConfig(dir=str(root / "models"), dataset_dir=str(root / "data"), k=8, tail_k=12, fraud_k=6,
+                          train_transactions=40_000, max_iter=10),
         store=StoreConfig(sqlite_path=str(root / "store.db")),
         producer=ProducerConfig(seed=3),
     )
@@ -47,11 +48,18 @@ def test_a_version_is_published_whole_and_recorded(trained) -> None:
 def test_metadata_describes_the_run(trained) -> None:
     config, run, _directory, _lines = trained
     meta = run.metadata
-    assert meta.feature_names == FEATURE_NAMES and len(meta.centroids) == 8 + meta.params["fraud_k"]
-    # the fraud centroids come after the k normal ones; a window is fraud above the chosen score
-    assert meta.fraud_clusters == tuple(range(8, len(meta.centroids))) and 0.0 < meta.score_threshold < 1.0
-    assert meta.data_range["transactions"] == 40_000 and meta.data_range["labelled"] is True
-    assert meta.params["k"] == 8 and meta.params["fraud_cluster_choice"] == "labels"
+    # the model's features are the configured subset of the window features, in their order
+    assert meta.feature_names == config.model.features and set(meta.feature_names) < set(FEATURE_NAMES)
+    assert meta.params["k"] == 8 and meta.params["tail_k"] == 12 and meta.params["fraud_k"] == 6
+    assert len(meta.centroids) == 8 + 12 + 6 and meta.params["tail_windows"] > 12
+    # normal, tail, then fraud centroids, plus any other cluster whose train windows are mostly fraud;
+    # a window is fraud above the chosen score
+    others = set(meta.fraud_clusters) - set(range(20, 26))
+    assert set(range(20, 26)) <= set(meta.fraud_clusters) and all(meta.cluster_fraud_share[c] > 0.5 for c in others)
+    assert 0.0 < meta.score_threshold < 1.0
+    # whole minutes: the dataset runs past 40,000 to the end of the minute, at most a minute's worth more
+    assert 40_000 <= meta.data_range["transactions"] < 40_000 + 12_000 and meta.data_range["labelled"] is True
+    assert meta.params["fraud_cluster_choice"] == "labels"
     assert meta.fraud_clusters  # labelled fraud exists, so some cluster holds it
     assert len(meta.cluster_sizes) == len(meta.centroids) and meta.metrics["window"]["confusion"]["tp"] >= 0
 
@@ -61,10 +69,13 @@ def test_numpy_scoring_assigns_the_clusters_spark_predicts(trained, spark) -> No
 
     _config, run, directory, _lines = trained
     test = run.test_windows
+    meta = run.metadata
     model = PipelineModel.load(str(directory / "spark_model"))
-    predicted = model.transform(spark.createDataFrame(test[list(FEATURE_NAMES)].astype(float)))
+    predicted = model.transform(spark.createDataFrame(test[list(meta.feature_names)].astype(float)))
     spark_clusters = np.array([r["cluster"] for r in predicted.select("cluster").collect()])
-    # The Spark pipeline holds the normal KMeans; numpy's nearest normal centroid must match it.
-    numpy_clusters = score_matrix(test[list(FEATURE_NAMES)].to_numpy(dtype=float), run.metadata)["nearest_normal"]
+    # The Spark pipeline holds the normal KMeans, the metadata's first k centroids: numpy's
+    # nearest of those must be Spark's prediction.
+    scaled = transform(test[list(meta.feature_names)].to_numpy(dtype=float), meta)
+    numpy_clusters, _d2 = nearest(scaled, np.asarray(meta.centroids[: meta.params["k"]]))
     assert (spark_clusters == numpy_clusters).mean() > 0.999  # float ties aside, identical
     assert (score_windows(test[list(FEATURE_NAMES)], run.metadata)["is_fraud"] == test["is_fraud"]).all()

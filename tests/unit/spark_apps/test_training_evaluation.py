@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from spark_apps.model_evaluation import (
-    choose_fraud_clusters, choose_score_threshold, evaluate_windows, format_report, plot_clusters, sample_silhouette,
+    choose_fraud_clusters, choose_score_threshold, evaluate_windows, format_report, labelled_fraud_clusters, plot_clusters,
+    silhouette,
 )
 
 CENTROIDS = ((0.0, 0.0), (8.0, 8.0), (1.0, 0.0))  # A (mostly fraud), B (a little), C (normal mass)
@@ -41,6 +42,13 @@ def test_a_cluster_is_added_when_it_raises_f1() -> None:
     labels = np.array([True] * 10 + [True] * 6 + [False] * 4 + [False] * 100)
     # {0}: 2*10/(10+16) = 0.77; {0, 1}: 2*16/(20+16) = 0.89
     assert choose_fraud_clusters(clusters, ((0, 0), (1, 1), (2, 2)), labels).fraud_clusters == (0, 1)
+
+
+def test_clusters_fitted_on_fraud_stay_fraud_and_mostly_fraud_ones_join() -> None:
+    # 5 clusters, 3 and 4 fitted on fraud; 1 holds 3 fraud of 4 windows, 2 exactly half, 0 none,
+    # and 4 (fitted on fraud) drew no train window at all
+    assert labelled_fraud_clusters((3, 4), (0.0, 0.75, 0.5, 1.0, None)) == (1, 3, 4)
+    assert labelled_fraud_clusters((), (0.0, 0.6)) == (1,)
 
 
 def test_without_labels_rare_far_clusters_are_fraud() -> None:
@@ -97,6 +105,11 @@ def test_report_text_and_plot(tmp_path: Path) -> None:
     text = format_report(report, fraud_clusters=(1, 2))
     assert "window       precision 0.6667  recall 0.6667  F1 0.6667" in text
     assert "account_takeover" in text and text.count("<- fraud") == 2
+    # clusters without fraud windows that flag nothing are summed up in one line
+    quiet = evaluate_windows(hand_made_windows().assign(cluster=[1, 1, 1, 2, 0, 3]), k=4)
+    text = format_report(quiet, fraud_clusters=(1,))
+    assert text.count("<- fraud") == 1 and "\n      2        1              1\n" in text
+    assert text.endswith("and 2 normal clusters of 2 windows without fraud")
     rng = np.random.default_rng(0)
     scaled = np.column_stack([rng.normal(size=60), np.repeat([0.0, 5.0, 10.0], 20), rng.normal(size=60)])
     clusters = np.repeat([0, 1, 2], 20)
@@ -114,11 +127,30 @@ def test_score_threshold_is_the_f1_best_cut_between_distinct_scores() -> None:
     assert threshold == pytest.approx(0.55) and f1 == pytest.approx(6 / 7)
 
 
-def test_sample_silhouette_matches_the_hand_computation() -> None:
+@pytest.mark.parametrize("block", [1, 4096])
+def test_silhouette_matches_the_hand_computation(block: int) -> None:
     # two clusters on a line, squared distances: point 0 -> a = 1, b = (16 + 25) / 2
     points = np.array([[0.0], [1.0], [4.0], [5.0]])
-    s = sample_silhouette(points, np.array([0, 0, 1, 1]))
+    s = silhouette(points, np.array([0, 0, 1, 1]), block=block)
     expected_0 = 1 - 1 / 20.5  # point 0: a 1, b 20.5; point 1 by symmetry: a 1, b (9 + 16) / 2
     expected_1 = 1 - 1 / 12.5
     assert s == pytest.approx((expected_0 + expected_1) / 2)
-    assert sample_silhouette(points, np.zeros(4, dtype=int)) is None
+    assert silhouette(points, np.zeros(4, dtype=int)) is None
+
+
+def test_silhouette_equals_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(60, 3)) + np.repeat(np.eye(3) * 4, 20, axis=0)
+    clusters = np.repeat([0, 1, 2], 20)
+    clusters[7] = 5  # a cluster of one point: its silhouette is 0
+    d2 = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
+    expected = []
+    for i, own in enumerate(clusters):
+        mates = (clusters == own) & (np.arange(60) != i)
+        if not mates.any():
+            expected.append(0.0)
+            continue
+        a = d2[i, mates].mean()
+        b = min(d2[i, clusters == other].mean() for other in set(clusters) - {own})
+        expected.append((b - a) / max(a, b))
+    assert silhouette(points, clusters, block=7) == pytest.approx(np.mean(expected))

@@ -11,9 +11,9 @@ from fraudpipe.store.sqlite import SqliteStore
 from producer.files import write_files
 from producer.generator import TransactionGenerator
 from spark_apps.features import OUTPUT_COLUMNS
-from spark_apps.kmeans_model_training import extract_transactions, run_training, train_command, transform_windows
+from spark_apps.kmeans_model_training import run_training, train_command, transform_windows
 from spark_apps.model_registry import load_latest
-from spark_apps.training_data import extract_store_transactions, parse_time
+from spark_apps.training_data import extract_store_transactions, extract_transactions, parse_time
 
 START_MS = 1_795_000_000_000
 MINUTE = 60_000
@@ -56,7 +56,7 @@ def test_store_input_gives_the_windows_of_the_same_data_read_from_parquet(spark,
 def test_train_from_store_within_a_time_range(spark, filled) -> None:
     root, producer, last_ms = filled
     config = Config(
-        model=ModelConfig(dir=str(root / "models"), dataset_dir=str(root / "data"), k=4, fraud_k=2, max_iter=5,
+        model=ModelConfig(dir=str(root / "models"), dataset_dir=str(root / "data"), k=4, tail_k=4, fraud_k=2, max_iter=5,
                           fit_sample=5_000, plot_points=500),
         store=StoreConfig(sqlite_path=str(root / "store.db")),
         producer=producer,
