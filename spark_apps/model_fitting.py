@@ -161,14 +161,14 @@ def fit_models(
             normal=draft.centroids,
             tail=tail.result(),
             fraud=fraud_centroids.result(),
-            tail_windows=int(len(tail_rows)),
+            tail_windows=len(tail_rows),
         )
 
 
 def tail_windows(windows: pd.DataFrame, normal_train: np.ndarray, normal: ModelMetadata, share: float) -> np.ndarray:
     """Row indexes of the `share` of normal train windows farthest from `normal`'s centroids."""
     rows = np.flatnonzero(normal_train)
-    count = int(round(share * len(rows)))
+    count = round(share * len(rows))
     if count < 1:
         return np.empty(0, dtype=int)
     features = windows.iloc[rows][list(normal.feature_names)].to_numpy(dtype=float)
