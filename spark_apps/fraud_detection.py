@@ -73,12 +73,16 @@ def transform_carriers(transactions: Any) -> Any:
     return transactions.withColumn("amount_minor", amount)
 
 
+def transform_watermarked(transactions: Any, *, watermark_seconds: int) -> Any:
+    """Carrier amounts set, and the event-time watermark that bounds the window state."""
+    return transform_carriers(transactions).withWatermark("event_time", f"{watermark_seconds} seconds")
+
+
 def transform_windows(transactions: Any, *, watermark_seconds: int) -> Any:
     """Watermarked, stateful 1-minute tumbling windows per sender with the shared features."""
     from spark_apps.features import window_features
 
-    watermarked = transform_carriers(transactions).withWatermark("event_time", f"{watermark_seconds} seconds")
-    return window_features(watermarked)
+    return window_features(transform_watermarked(transactions, watermark_seconds=watermark_seconds))
 
 
 # --- load ------------------------------------------------------------------------------

@@ -127,13 +127,14 @@ def ladder_step(spark, config, topic: str, count: int, step: str) -> dict[str, f
     """
     from pyspark.sql import functions as F
 
-    from spark_apps.fraud_detection import extract_transactions, transform_carriers, transform_windows
+    from spark_apps.features import WINDOW_DURATION
+    from spark_apps.fraud_detection import extract_transactions, transform_watermarked, transform_windows
 
     checkpoint = f"{config.spark.checkpoint_dir}-{step}"
     frame = extract_transactions(spark, config, topic=topic, checkpoint=checkpoint)
     if step == "windows":
-        frame = (transform_carriers(frame).withWatermark("event_time", f"{config.spark.watermark_seconds} seconds")
-                 .groupBy("sender_account", F.window("event_time", "1 minute")).count())
+        frame = (transform_watermarked(frame, watermark_seconds=config.spark.watermark_seconds)
+                 .groupBy("sender_account", F.window("event_time", WINDOW_DURATION)).count())
     elif step == "features":
         frame = transform_windows(frame, watermark_seconds=config.spark.watermark_seconds)
     writer = frame.writeStream.foreachBatch(lambda batch, _: batch.count()).option("checkpointLocation", checkpoint)
@@ -159,9 +160,10 @@ def drain(spark, query, count: int) -> dict:
         assert query.exception() is None, query.exception()
     finally:
         query.stop()
-    cpu_s, wall_s = spark_cpu_seconds(spark) - cpu_started, time.perf_counter() - wall_started
+    cpu_ended, wall_s = spark_cpu_seconds(spark), time.perf_counter() - wall_started
+    cpu_s = cpu_ended - cpu_started
     warm_cpu, warm_seen = warm or (cpu_started, 0)
-    warm_us = (spark_cpu_seconds(spark) - warm_cpu) / max(seen - warm_seen, 1) * 1e6
+    warm_us = (cpu_ended - warm_cpu) / max(seen - warm_seen, 1) * 1e6
     batches = [p for p in progress if p["numInputRows"] > 0][1:]
     rows = sum(p["numInputRows"] for p in batches)
     seconds = sum(p["durationMs"]["triggerExecution"] for p in batches) / 1000
