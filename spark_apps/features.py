@@ -3,8 +3,8 @@
 Training and the streaming job both call `window_features`, so a model is always scored
 on exactly the features it was fitted on. Every output column is a plain aggregate over
 (sender_account, 1-minute tumbling window), or the ratio of two of them: no countDistinct
-and no post-aggregation joins, so the same function runs on a static DataFrame and on a streaming one (the caller
-applies the watermark before calling it).
+and no post-aggregation joins, so the same function runs on a static DataFrame and on a
+streaming one (the caller applies the watermark before calling it).
 """
 from __future__ import annotations
 

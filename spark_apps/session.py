@@ -58,7 +58,7 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> Sp
         # RocksDB keeps the window state off the heap. The in-memory HDFS-backed store was
         # faster on backfill batches (38-44k vs 28-31k tx per CPU-second) but ran the 2g
         # driver out of heap at 50,000 tx/s real time (it holds several state versions in
-        # memory); changelog checkpointing measured within noise (benchmarks/stream, README).
+        # memory; benchmarks/stream, README).
         .config("spark.sql.streaming.stateStore.providerClass",
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
         # Commit writes a changelog instead of a full RocksDB snapshot per micro-batch
