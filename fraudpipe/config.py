@@ -207,10 +207,12 @@ class ModelConfig:
     # one failed or tiny transaction moved a quiet window by 5+ standard deviations (README: training)
     features: tuple[str, ...] = (
         "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
+        "remote_amount_minor",
     )
     # fed through log1p before scaling: counts and amounts are heavy-tailed
     log_features: tuple[str, ...] = (
         "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
+        "remote_amount_minor",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
     tail_k: int = 128  # KMeans clusters fitted on the normal tail (0 = none)

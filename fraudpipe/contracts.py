@@ -56,6 +56,9 @@ ALL_TABLES: Final = (
 FAILED_STATUSES: Final = frozenset({"DECLINED", "FAILED"})
 # Transaction types that move money to another account (mule and takeover fraud use them).
 TRANSFER_TYPES: Final = frozenset({"TRANSFER"})
+# Channels where neither card nor holder is present at a counter or machine: a taken-over
+# account is emptied from a laptop or a phone, while big honest spending is often at a till.
+REMOTE_CHANNELS: Final = frozenset({"ONLINE", "MOBILE"})
 
 # The field schema v2 adds; v2 is derived from schema.avsc so the schema has one source.
 V2_EXTRA_FIELDS: Final = (

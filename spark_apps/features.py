@@ -13,7 +13,7 @@ from typing import Final, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from fraudpipe.contracts import FAILED_STATUSES, TRANSFER_TYPES, enum_symbols
+from fraudpipe.contracts import FAILED_STATUSES, REMOTE_CHANNELS, TRANSFER_TYPES, enum_symbols
 
 WINDOW_DURATION: Final = "1 minute"
 WINDOW_MS: Final = 60_000
@@ -25,7 +25,9 @@ SMALL_AMOUNT_MINOR: Final = 500
 KEY_COLUMNS: Final = ("sender_account", "window_start", "window_end")
 
 # The transaction fields window_features reads: all the streaming source has to decode.
-INPUT_COLUMNS: Final = ("event_time", "sender_account", "receiver_account", "amount_minor", "transaction_type", "status")
+INPUT_COLUMNS: Final = (
+    "event_time", "sender_account", "receiver_account", "amount_minor", "transaction_type", "status", "channel",
+)
 
 # Ordered: the model's feature vector follows this order, and so does the metadata.
 FEATURE_NAMES: Final = (
@@ -39,6 +41,7 @@ FEATURE_NAMES: Final = (
     "failed_ratio",
     "distinct_types",
     "transfer_count",
+    "remote_amount_minor",
 )
 
 OUTPUT_COLUMNS: Final = KEY_COLUMNS + FEATURE_NAMES
@@ -60,6 +63,7 @@ def feature_aggregations() -> list[Column]:
     """The aggregate expressions of FEATURE_NAMES except RATIO_FEATURES, in that order."""
     failed = F.col("status").isin(sorted(FAILED_STATUSES)).cast("long")
     small = (F.col("amount_minor") < F.lit(SMALL_AMOUNT_MINOR)).cast("long")
+    remote = F.sum(F.when(F.col("channel").isin(sorted(REMOTE_CHANNELS)), F.col("amount_minor")).otherwise(F.lit(0)))
     return [
         F.count(F.lit(1)).alias("tx_count"),
         F.sum(F.col("amount_minor")).cast("long").alias("total_amount_minor"),
@@ -72,6 +76,9 @@ def feature_aggregations() -> list[Column]:
         # scripted burst repeats one or two types, so the mix separates the two at equal volume.
         _distinct_types().alias("distinct_types"),
         F.sum(F.col("transaction_type").isin(sorted(TRANSFER_TYPES)).cast("long")).alias("transfer_count"),
+        # What separates a two-transfer account takeover from an honest minute with one or
+        # two big payments is mostly where the money went out: a takeover is all remote.
+        remote.alias("remote_amount_minor"),
     ]
 
 
@@ -93,9 +100,10 @@ def _distinct_types() -> Column:
 def window_features(transactions: DataFrame, *, extra_aggregations: Sequence[Column] = ()) -> DataFrame:
     """Per sender and 1-minute event-time window: KEY_COLUMNS + FEATURE_NAMES.
 
-    `transactions` needs sender_account, receiver_account, amount_minor, status and
-    transaction_type (strings) and event_time (TimestampType). `extra_aggregations` are appended after the features
-    (training uses it to carry window labels along without a second shuffle).
+    `transactions` needs INPUT_COLUMNS: sender_account, receiver_account, status,
+    transaction_type and channel (strings), amount_minor (long) and event_time (timestamp).
+    `extra_aggregations` are appended after the features (training uses it to carry window
+    labels along without a second shuffle).
     """
     grouped = transactions.groupBy(
         F.col("sender_account"), F.window(F.col("event_time"), WINDOW_DURATION).alias("window")

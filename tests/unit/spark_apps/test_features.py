@@ -24,6 +24,7 @@ SCHEMA = T.StructType(
         T.StructField("amount_minor", T.LongType()),
         T.StructField("status", T.StringType()),
         T.StructField("transaction_type", T.StringType()),
+        T.StructField("channel", T.StringType()),
     ]
 )
 
@@ -33,17 +34,17 @@ def rows() -> list[tuple]:
         return T0 + dt.timedelta(seconds=seconds)
 
     return [
-        # alice, minute 0: 3 tx, 2 receivers, 3 types, one declined (a transfer), one tiny
-        ("t1", at(1), "alice", "bob", 2500, "APPROVED", "PURCHASE"),
-        ("t2", at(20), "alice", "bob", 100, "DECLINED", "TRANSFER"),
-        ("t3", at(59.999), "alice", "carol", 10000, "APPROVED", "WITHDRAWAL"),
+        # alice, minute 0: 3 tx, 2 receivers, 3 types, one declined (a remote transfer), one tiny
+        ("t1", at(1), "alice", "bob", 2500, "APPROVED", "PURCHASE", "POS"),
+        ("t2", at(20), "alice", "bob", 100, "DECLINED", "TRANSFER", "ONLINE"),
+        ("t3", at(59.999), "alice", "carol", 10000, "APPROVED", "WITHDRAWAL", "ATM"),
         # alice, minute 1 (the boundary belongs to the next window)
-        ("t4", at(60), "alice", "dave", 700, "FAILED", "TRANSFER"),
+        ("t4", at(60), "alice", "dave", 700, "FAILED", "TRANSFER", "MOBILE"),
         # mallory, minute 0: card testing, 4 tiny charges, 3 failures, 4 receivers
-        ("t5", at(5), "mallory", "m1", 100, "DECLINED", "PURCHASE"),
-        ("t6", at(6), "mallory", "m2", 101, "FAILED", "PURCHASE"),
-        ("t7", at(7), "mallory", "m3", 99, "DECLINED", "PURCHASE"),
-        ("t8", at(8), "mallory", "m4", 150, "APPROVED", "PURCHASE"),
+        ("t5", at(5), "mallory", "m1", 100, "DECLINED", "PURCHASE", "ONLINE"),
+        ("t6", at(6), "mallory", "m2", 101, "FAILED", "PURCHASE", "ONLINE"),
+        ("t7", at(7), "mallory", "m3", 99, "DECLINED", "PURCHASE", "MOBILE"),
+        ("t8", at(8), "mallory", "m4", 150, "APPROVED", "PURCHASE", "ONLINE"),
     ]
 
 
@@ -58,11 +59,12 @@ def test_features_of_a_hand_made_batch(spark) -> None:
     assert set(got) == {("alice", T0), ("alice", T0 + dt.timedelta(minutes=1)), ("mallory", T0)}
     alice = got[("alice", T0)]
     assert alice["window_end"] == T0 + dt.timedelta(minutes=1)
-    assert [alice[n] for n in FEATURE_NAMES] == [3, 12600, 1, 2, 10000, 1, pytest.approx(4200.0), pytest.approx(1 / 3), 3, 1]
+    assert [alice[n] for n in FEATURE_NAMES] == [3, 12600, 1, 2, 10000, 1, pytest.approx(4200.0), pytest.approx(1 / 3), 3, 1, 100]
     mallory = got[("mallory", T0)]
-    assert [mallory[n] for n in FEATURE_NAMES] == [4, 450, 3, 4, 150, 4, pytest.approx(112.5), pytest.approx(0.75), 1, 0]
+    assert [mallory[n] for n in FEATURE_NAMES] == [4, 450, 3, 4, 150, 4, pytest.approx(112.5), pytest.approx(0.75), 1, 0, 450]
     later = got[("alice", T0 + dt.timedelta(minutes=1))]
     assert (later["tx_count"], later["failed_count"], later["small_amount_count"], later["transfer_count"]) == (1, 1, 0, 1)
+    assert later["remote_amount_minor"] == 700
 
 
 def test_streaming_query_computes_the_same_features(spark, tmp_path: Path) -> None:
