@@ -73,6 +73,8 @@ class SparkConfig:
     master: str = "local[2]"
     shuffle_partitions: int = 2
     driver_memory: str = "2g"
+    # JVM flags of a driver this process launches (spark-submit takes --driver-java-options)
+    driver_java_options: str = "-XX:+UseParallelGC"
     checkpoint_dir: str = ".fraudpipe/checkpoints/fraud_detection"
     trigger_seconds: float = 2.0
     watermark_seconds: int = 10

@@ -67,7 +67,10 @@ def build_pipeline(config: ModelConfig) -> Any:
             SQLTransformer(statement=f"SELECT *, {', '.join(inputs)} FROM __THIS__"),
             VectorAssembler(inputCols=[n + MODEL_INPUT_SUFFIX for n in features], outputCol="raw_features"),
             StandardScaler(inputCol="raw_features", outputCol="features", withMean=True, withStd=True),
-            KMeans(k=config.k, seed=config.seed, maxIter=config.max_iter, featuresCol="features", predictionCol="cluster"),
+            # "row": Spark's "auto" picks the blockified solver, which on these few thousand
+            # 7-dimensional rows took 3.9 s warm for k=16 against 2.1 s (same centroids, same cost).
+            KMeans(k=config.k, seed=config.seed, maxIter=config.max_iter, featuresCol="features", predictionCol="cluster",
+                   solver="row"),
         ]
     )
 

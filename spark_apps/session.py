@@ -46,6 +46,8 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> Sp
         SparkSession.builder.appName(app_name)
         .master(config.master)
         .config("spark.driver.memory", config.driver_memory)
+        # Read only when this call starts the JVM, like driver.memory; measured in the README.
+        .config("spark.driver.extraJavaOptions", config.driver_java_options)
         # Python workers (UDFs, Python data sources) must run this interpreter, not whatever
         # `python3` is first on PATH, or they miss the virtualenv's packages.
         .config("spark.pyspark.python", sys.executable)

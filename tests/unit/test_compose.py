@@ -196,6 +196,7 @@ def test_stream_job_is_submitted_with_the_configured_master_and_memory() -> None
     assert option(args, "--master") == spark.master
     # In client mode the driver JVM starts before Python reads config.yml.
     assert option(args, "--driver-memory") == spark.driver_memory, "keep --driver-memory = spark.driver_memory"
+    assert option(args, "--driver-java-options") == spark.driver_java_options, "keep it = spark.driver_java_options"
     # The checkpoint (and its state store, written by executors) lives on a volume
     # shared by the driver and every worker.
     checkpoint_volume = next(v.split(":")[0] for v in SERVICES["stream"]["volumes"]
