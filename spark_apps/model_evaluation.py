@@ -232,7 +232,7 @@ def plot_clusters(
     cmap = plt.get_cmap("viridis", 20)
     flagged = np.isin(clusters[index], fraud_clusters)
     normal = index[~flagged]
-    ax.scatter(scaled[normal, x], scaled[normal, y], s=6, c=[cmap(c % 20) for c in clusters[normal]], alpha=0.5,
+    ax.scatter(scaled[normal, x], scaled[normal, y], s=6, c=cmap(clusters[normal] % 20), alpha=0.5,
                label=f"windows of the {k - len(fraud_clusters)} normal clusters")
     mine = index[flagged]
     ax.scatter(scaled[mine, x], scaled[mine, y], s=10, color="tab:red", alpha=0.8,

@@ -34,8 +34,18 @@ def java_version() -> int:
     return major
 
 
-def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> SparkSession
-    """A SparkSession for `config`: few shuffle partitions, Arrow on, quiet UI, local-friendly."""
+def driver_java_options(config: SparkConfig, extra: str = "") -> str:
+    """The driver JVM's flags: `config.driver_java_options`, then `extra`; blank parts dropped."""
+    return " ".join(part.strip() for part in (config.driver_java_options, extra) if part.strip())
+
+
+def build_session(config: SparkConfig, *, app_name: str = "fraudpipe", extra_java_options: str = ""):  # -> SparkSession
+    """A SparkSession for `config`: few shuffle partitions, Arrow on, quiet UI, local-friendly.
+
+    `extra_java_options` are added to `config.driver_java_options` (training adds
+    `train_java_options`). Like the driver memory, JVM flags only count when this call
+    starts the JVM.
+    """
     java_version()
     # The Python data source planner starts its workers from PYSPARK_PYTHON alone (the
     # conf below is not consulted there); without it they run a python3 without our packages.
@@ -46,8 +56,6 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> Sp
         SparkSession.builder.appName(app_name)
         .master(config.master)
         .config("spark.driver.memory", config.driver_memory)
-        # Read only when this call starts the JVM, like driver.memory; measured in the README.
-        .config("spark.driver.extraJavaOptions", config.driver_java_options)
         # Python workers (UDFs, Python data sources) must run this interpreter, not whatever
         # `python3` is first on PATH, or they miss the virtualenv's packages.
         .config("spark.pyspark.python", sys.executable)
@@ -72,6 +80,9 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe"):  # -> Sp
         # (numRowsTotal then reads 0). Together: ~15% less CPU per transaction (benchmarks/stream).
         .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
     )
+    java_options = driver_java_options(config, extra_java_options)
+    if java_options:  # none: leave the flags of spark-defaults.conf or spark-submit alone
+        builder = builder.config("spark.driver.extraJavaOptions", java_options)
     if config.master.startswith("local"):
         # Local mode stays on loopback. On a cluster (docker compose) executors must
         # reach the driver, so its address comes from spark-submit --conf instead.

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from fraudpipe.config import Config, ModelConfig, load_config
-from spark_apps.kmeans_model_training import run_training
-from spark_apps.session import build_session
+from spark_apps.kmeans_model_training import run_training, training_session
 from spark_apps.training_data import generate_dataset
 
 TARGET_SECONDS = 30.0
@@ -39,7 +38,7 @@ def main() -> None:
         t0 = time.perf_counter()
         dataset = generate_dataset(config, root / "data" / "bench.parquet", transactions=args.transactions, progress=quiet)
         t1 = time.perf_counter()
-        spark = build_session(config.spark, app_name="fraudpipe-bench-train")
+        spark = training_session(config)
         t2 = time.perf_counter()
         run, _ = run_training(config, input_path=dataset, record=False, progress=record, spark=spark)
         t3 = time.perf_counter()
