@@ -255,8 +255,8 @@ def training_session(config: Config) -> Any:
 
     A training driver lives for half a minute on a cold JVM, and on 2 cores the JIT compiler
     was more than half of its CPU, most of it C2 compiling large inlined methods. Smaller
-    inlining limits cut that compile time from 39-44 s to 21-25 s and the 1M run from
-    32-34 s to 26-28 s (README: training). The stream keeps the JVM defaults: it runs for
+    inlining limits cut that compile time from 39-44 s to 19-26 s and the 1M run's median
+    from 32.8 s to 26.7 s (README: training). The stream keeps the JVM defaults: it runs for
     hours on compiled code.
     """
     from spark_apps.session import build_session
