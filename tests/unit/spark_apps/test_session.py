@@ -22,7 +22,8 @@ def test_training_flags_follow_the_driver_flags_and_blank_parts_are_dropped() ->
 
 @pytest.mark.parametrize("training", [False, True], ids=["stream", "train"])
 def test_the_configured_flags_start_the_jvm(training: bool) -> None:
-    # A misspelt -XX flag is fatal to the JVM; Spark would then fail with a gateway error.
+    # Spark starts its driver with -XX:+IgnoreUnrecognizedVMOptions, so a misspelt flag would
+    # silently do nothing there; a plain JVM refuses it.
     spark = load_config().spark
     flags = driver_java_options(spark, spark.train_java_options if training else "")
     java = shutil.which("java")
