@@ -63,7 +63,7 @@ def feature_aggregations() -> list[Column]:
     """The aggregate expressions of FEATURE_NAMES except RATIO_FEATURES, in that order."""
     failed = F.col("status").isin(sorted(FAILED_STATUSES)).cast("long")
     small = (F.col("amount_minor") < F.lit(SMALL_AMOUNT_MINOR)).cast("long")
-    remote = F.sum(F.when(F.col("channel").isin(sorted(REMOTE_CHANNELS)), F.col("amount_minor")).otherwise(F.lit(0)))
+    remote_amount = F.when(F.col("channel").isin(sorted(REMOTE_CHANNELS)), F.col("amount_minor")).otherwise(F.lit(0))
     return [
         F.count(F.lit(1)).alias("tx_count"),
         F.sum(F.col("amount_minor")).cast("long").alias("total_amount_minor"),
@@ -78,7 +78,7 @@ def feature_aggregations() -> list[Column]:
         F.sum(F.col("transaction_type").isin(sorted(TRANSFER_TYPES)).cast("long")).alias("transfer_count"),
         # What separates a two-transfer account takeover from an honest minute with one or
         # two big payments is mostly where the money went out: a takeover is all remote.
-        remote.alias("remote_amount_minor"),
+        F.sum(remote_amount).alias("remote_amount_minor"),
     ]
 
 
