@@ -24,6 +24,7 @@ COMMANDS = {
     "train": "spark_apps.kmeans_model_training:train_command",
     "dashboard": "dashboard.cli:dashboard_command",
     "config": "fraudpipe.config_cli:config_group",
+    "realstack": "fraudpipe.realstack.cli:realstack_group",
 }
 
 

@@ -1,5 +1,5 @@
 """Both sinks' write paths against a real store, with the shipped connector JSON: a batch and its
-replay leave exactly one row per record. Cassandra joins when FRAUDPIPE_TEST_CASSANDRA is set."""
+replay leave exactly one row per record, in SQLite and in Cassandra 5.0 on the real-stack bench."""
 from __future__ import annotations
 
 import json
@@ -15,9 +15,8 @@ from fraudpipe.connect.plugin import SinkRecord, SinkWriter, effective_config
 from fraudpipe.store.base import Store
 from fraudpipe.store.sqlite import SqliteStore
 from tests.fixtures.connect import transaction
-from tests.fixtures.core import cassandra_store_config, cassandra_target
 
-TARGETS = ["sqlite"] + ([pytest.param("cassandra", marks=pytest.mark.cassandra)] if cassandra_target() else [])
+TARGETS = ["sqlite", pytest.param("cassandra", marks=pytest.mark.realstack)]
 
 
 def shipped(file: str) -> dict[str, str]:
@@ -25,7 +24,7 @@ def shipped(file: str) -> dict[str, str]:
     return {**document["config"], "name": document["name"]}
 
 
-def open_target(target: str, tmp_path: Path) -> tuple[Store, SinkWriter]:
+def open_target(target: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Store, SinkWriter]:
     if target == "sqlite":
         db = tmp_path / "store.db"
         store: Store = SqliteStore(db)
@@ -34,9 +33,9 @@ def open_target(target: str, tmp_path: Path) -> tuple[Store, SinkWriter]:
     else:
         from fraudpipe.store.cassandra import CassandraStore
 
-        store_config = cassandra_store_config()
+        store_config = request.getfixturevalue("cassandra_store_config")
         store = CassandraStore(store_config)
-        host, port = cassandra_target() or ("", 0)
+        host, port = store_config.cassandra_contact_points[0], store_config.cassandra_port
         config = {key.replace(f".{contracts.KEYSPACE}.", f".{store_config.keyspace}."): value
                   for key, value in shipped("cassandra-sink.json").items()}
         config.update({"contactPoints": host, "port": str(port), "topics": contracts.TRANSACTIONS_TOPIC})
@@ -49,8 +48,8 @@ def open_target(target: str, tmp_path: Path) -> tuple[Store, SinkWriter]:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("target", TARGETS)
-def test_a_batch_and_its_replay_leave_one_row_per_record(target: str, tmp_path: Path) -> None:
-    store, writer = open_target(target, tmp_path)
+def test_a_batch_and_its_replay_leave_one_row_per_record(target: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    store, writer = open_target(target, tmp_path, request)
     records = [{**transaction(i, run=target), "sender_account": "acct-write-path"} for i in range(300)]
     batch = [row for offset, value in enumerate(records)
              for row in writer.prepare(SinkRecord(contracts.TRANSACTIONS_TOPIC, 0, offset, value["sender_account"], value))]
