@@ -20,8 +20,8 @@ COMMANDS = {
     "schema": "fraudpipe.registry.cli:schema_group",
     "connect": "fraudpipe.connect.cli:connect_command",
     "produce": "producer.cli:produce_command",
-    "stream": "spark_apps.fraud_detection:stream_command",
-    "train": "spark_apps.kmeans_model_training:train_command",
+    "stream": "spark_apps.stream.job:stream_command",
+    "train": "spark_apps.training.job:train_command",
     "dashboard": "dashboard.cli:dashboard_command",
     "config": "fraudpipe.config_cli:config_group",
 }

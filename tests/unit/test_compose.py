@@ -191,7 +191,7 @@ def test_fraudpipe_commands_are_real_cli_commands() -> None:
 
 def test_stream_job_is_submitted_with_the_configured_master_and_memory() -> None:
     args = command_lines(SERVICES["stream"])
-    assert args[0] == "spark-submit" and args[-1] == "spark_apps/fraud_detection.py"
+    assert args[0] == "spark-submit" and args[-1] == "spark_apps/stream/job.py"
     spark = service_config("stream").spark
     assert option(args, "--master") == spark.master
     # In client mode the driver JVM starts before Python reads config.yml.

@@ -9,7 +9,7 @@ import pytest
 from fraudpipe.config import Config, ModelConfig, ProducerConfig, StoreConfig
 from fraudpipe.store.sqlite import SqliteStore
 from spark_apps.features import FEATURE_NAMES
-from spark_apps.kmeans_model_training import PLOT_FILE, REPORT_FILE, run_training
+from spark_apps.training.job import PLOT_FILE, REPORT_FILE, run_training
 from spark_apps.model_registry import ModelRegistry, load_latest
 from spark_apps.scoring import nearest, score_windows, transform
 
