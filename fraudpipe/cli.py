@@ -1,39 +1,39 @@
 """The `fraudpipe` command. Each subcommand lives with its domain and is imported on use,
 so `fraudpipe --help` stays fast and one component's heavy imports never slow another.
+
+Subcommands are registered as `fraudpipe.commands` entry points in pyproject.toml, so the
+apps (producer, Spark jobs, dashboard) add their commands without fraudpipe importing them.
 """
 from __future__ import annotations
 
 import importlib
 import sys
+from functools import lru_cache
+from importlib.metadata import entry_points
 
 import click
 
 from fraudpipe.errors import FraudpipeError
 
-# name -> "module:attribute" of a click command
-COMMANDS = {
-    "up": "fraudpipe.stack:up_command",
-    "status": "fraudpipe.stack:status_command",
-    "down": "fraudpipe.stack:down_command",
-    "broker": "fraudpipe.broker_cli:broker_command",
-    "registry": "fraudpipe.registry.cli:registry_command",
-    "schema": "fraudpipe.registry.cli:schema_group",
-    "connect": "fraudpipe.connect.cli:connect_command",
-    "produce": "producer.cli:produce_command",
-    "stream": "spark_apps.stream.job:stream_command",
-    "train": "spark_apps.training.job:train_command",
-    "dashboard": "dashboard.cli:dashboard_command",
-    "config": "fraudpipe.config_cli:config_group",
-}
+COMMAND_GROUP = "fraudpipe.commands"
+
+
+@lru_cache(maxsize=1)
+def commands() -> dict[str, str]:
+    """name -> "module:attribute" of each click command registered under COMMAND_GROUP."""
+    return {entry.name: entry.value for entry in entry_points(group=COMMAND_GROUP)}
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(commands())
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
+        target = commands().get(name)
         if target is None:
+            if not commands():  # installed before the entry points existed
+                raise click.ClickException(f"no {COMMAND_GROUP} entry points installed: run `pip install -e .` "
+                                           "(./dev does it when pyproject.toml changes)")
             return None
         module_name, attribute = target.split(":")
         try:

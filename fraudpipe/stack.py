@@ -53,9 +53,9 @@ def _command_built(command: str) -> bool:
     """False when the command's module is not part of this build (a partial checkout)."""
     import importlib.util
 
-    from fraudpipe.cli import COMMANDS
+    from fraudpipe.cli import commands
 
-    module = COMMANDS[command].split(":")[0]
+    module = commands()[command].split(":")[0]
     try:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
@@ -199,7 +199,7 @@ class Stack:
 
     def _prepare_pipeline(self, built: set[str]) -> None:
         """Topics, schemas, a model and the sink connectors: everything the stream and producer need."""
-        from fraudpipe.setup import ensure_model, register_connectors, register_schemas
+        from fraudpipe.provisioning import ensure_model, register_connectors, register_schemas
         from fraudpipe.broker import ensure_topics
 
         c = self.config
