@@ -75,7 +75,7 @@ def spark_cpu_seconds(spark) -> float:
 
 
 def configure(base, broker, registry, work: Path, *, watermark: int, max_records: int, trigger: float):
-    from tests.fixtures.stream import publish_model, tiny_model
+    from workloads.stream import publish_model, tiny_model
 
     publish_model(work / "models", tiny_model())
     return dataclasses.replace(
@@ -173,7 +173,7 @@ def drain(spark, query, count: int) -> dict:
 
 def throughput(spark, config, topic: str, count: int) -> dict:
     from spark_apps.stream.job import BatchWriter, start_query
-    from tests.fixtures.stream import publish_transactions
+    from workloads.stream import publish_transactions
 
     started = time.perf_counter()
     publish_transactions(config, topic, count=count)

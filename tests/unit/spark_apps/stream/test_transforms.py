@@ -12,7 +12,7 @@ from fraudpipe.config import Config
 from spark_apps.stream import decode as sd
 from spark_apps.stream.job import BatchWriter, transform_windows
 from spark_apps.stream.outputs import build_outputs
-from tests.fixtures.stream import CARD_TESTING_WINDOW, publish_model, tiny_model
+from workloads.stream import CARD_TESTING_WINDOW, publish_model, tiny_model
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 MS = dt.timedelta(milliseconds=1)
