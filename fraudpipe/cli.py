@@ -36,13 +36,7 @@ class LazyGroup(click.Group):
                                            "(./dev does it when pyproject.toml changes)")
             return None
         module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                return _not_built(name)
-            raise
-        return getattr(module, attribute)
+        return getattr(importlib.import_module(module_name), attribute)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -50,14 +44,6 @@ class LazyGroup(click.Group):
         except FraudpipeError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(1)
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name=name, help="(not available in this build yet)")
-    def missing() -> None:
-        raise click.ClickException(f"`fraudpipe {name}` is not part of this build yet")
-
-    return missing
 
 
 @click.group(cls=LazyGroup)
