@@ -147,3 +147,15 @@ def test_references_survive_reopening(tmp_path: Path) -> None:
     assert reopened.referenced_by("address", 1) == [customer]
     assert reopened.register("customer", request(CUSTOMER, (f"{NS}.Address", "address", 1))) == customer
     reopened.storage.close()
+
+
+def test_import_keeps_ids_and_refuses_other_references_under_a_taken_id(registry: Registry) -> None:
+    registry.register("address-a", request(ADDRESS))
+    registry.register("address-b", request(ADDRESS))
+    registry.set_mode("IMPORT", "customer", force=True)
+    body = {"schema": json.dumps(CUSTOMER), "id": 100, "version": 5,
+            "references": [{"name": f"{NS}.Address", "subject": "address-a", "version": 1}]}
+    assert registry.register("customer", SchemaRequest.from_body(body)) == 100
+    assert registry.get_version("customer", 5).references == (Reference(f"{NS}.Address", "address-a", 1),)
+    other = {**body, "version": 6, "references": [{"name": f"{NS}.Address", "subject": "address-b", "version": 1}]}
+    assert error_code(registry.register, "customer", SchemaRequest.from_body(other)) == 42205
