@@ -76,13 +76,28 @@ def parse(canonical: str, named: tuple[str, ...] = ()) -> avro.schema.Schema:
     """
     if not named:
         return avro.schema.parse(canonical)
-    names = avro.schema.Names()
+    names = _JavaNames()
     for text in named:  # dependencies first, so each finds the types it uses already defined
         avro.schema.make_avsc_object(json.loads(text), names)
     top = json.loads(canonical)
     if isinstance(top, str) and top not in PRIMITIVES and names.has_name(top, None):
         return names.get_name(top, None)  # the schema is just a referenced type's name, as Java's parser allows
     return avro.schema.make_avsc_object(top, names)
+
+
+class _JavaNames(avro.schema.Names):
+    """Name lookup as Java's parser (which Confluent's registry runs) does it: a short name not
+    defined in the enclosing namespace is looked up in the null namespace too, so a schema in
+    `com.x` can use a referenced `Address` that has no namespace."""
+
+    def has_name(self, name_attr: str, space_attr: str | None = None) -> bool:
+        return self.get_name(name_attr, space_attr) is not None
+
+    def get_name(self, name_attr: str, space_attr: str | None = None) -> Any:
+        found = super().get_name(name_attr, space_attr)
+        if found is None and space_attr is None and "." not in name_attr:
+            found = super().get_name(name_attr, "")
+        return found
 
 
 def _canonical(node: Any) -> Any:

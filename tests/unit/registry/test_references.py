@@ -159,3 +159,10 @@ def test_import_keeps_ids_and_refuses_other_references_under_a_taken_id(registry
     assert registry.get_version("customer", 5).references == (Reference(f"{NS}.Address", "address-a", 1),)
     other = {**body, "version": 6, "references": [{"name": f"{NS}.Address", "subject": "address-b", "version": 1}]}
     assert error_code(registry.register, "customer", SchemaRequest.from_body(other)) == 42205
+
+
+def test_a_short_name_falls_back_to_the_null_namespace_as_in_java(registry: Registry) -> None:
+    plain = {"type": "record", "name": "Money", "fields": [{"name": "cents", "type": "long"}]}
+    registry.register("money", request(plain))
+    payment = record("Payment", {"name": "amount", "type": "Money"})  # in NS; Money has no namespace
+    assert registry.register("payment", request(payment, ("Money", "money", 1))) > 0
