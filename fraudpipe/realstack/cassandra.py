@@ -6,6 +6,7 @@ flags are those Cassandra's own jvm17-server.options needs on Java 17, with a sm
 """
 from __future__ import annotations
 
+import socket
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,10 @@ def release_version(host: str, port: int, *, timeout: float = 5.0) -> str | None
         from cassandra.policies import RoundRobinPolicy
     except ImportError:
         return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # the driver logs every refused connect
+        probe.settimeout(timeout)
+        if probe.connect_ex((host, port)) != 0:
+            return None
     cluster = Cluster([host], port=port, protocol_version=5, connect_timeout=timeout,
                       load_balancing_policy=RoundRobinPolicy(), control_connection_timeout=timeout)
     try:
