@@ -13,12 +13,11 @@ from fraudpipe import contracts
 from fraudpipe.avro import encode
 from fraudpipe.broker import ensure_topics
 from fraudpipe.connect.server import ConnectServer
-from fraudpipe.config import StoreConfig
 from fraudpipe.store.base import day_of
 from fraudpipe.store.cassandra import CassandraStore
 from tests.fixtures.connect import produce, produce_transactions, register_schema, transaction, wait_for, wait_running
 from tests.fixtures.core import read_to_eof
-from tests.fixtures.realstack import CassandraEndpoint, KafkaEndpoint, table_counts
+from tests.fixtures.realstack import CassandraEndpoint, KafkaEndpoint, store_config_for, table_counts
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +43,9 @@ def shipped_config(*, keyspace: str, tx_topic: str, label_topic: str, cassandra:
 
 def test_the_worker_sinks_transactions_and_labels_into_cassandra_exactly(
         real_connect_worker: ConnectServer, real_kafka: KafkaEndpoint, real_cassandra: CassandraEndpoint,
-        registry, cassandra_store_config: StoreConfig) -> None:
+        registry, fresh_cassandra_keyspace: str) -> None:
+    # a keyspace of its own: if this test fails, its connector may still be writing
+    cassandra_store_config = store_config_for(real_cassandra, fresh_cassandra_keyspace)
     run = uuid.uuid4().hex[:8]
     tx_topic, label_topic, dlq = f"tx-{run}", f"labels-{run}", f"dlq-{run}"
     ensure_topics(real_kafka.bootstrap_servers, {tx_topic: 3, label_topic: 2, dlq: 1})
