@@ -196,26 +196,32 @@ class CassandraStore(Store):
         after: tuple[int, str] | None = None,
     ) -> list[dict[str, Any]]:
         limit = bounded(limit)
+        fetch = limit * (4 if min_score is not None else 1)
         found: list[dict[str, Any]] = []
+
+        def take(cql: str, params: list[Any]) -> bool:
+            """Matching rows of one partition slice, page by page (a min_score may filter a whole page
+            out: the slice's later rows are still newer than any older day's); True when enough."""
+            for page in self._pages(cql, params, fetch_size=fetch):
+                found.extend(r for r in page if min_score is None or (r["score"] or 0) >= min_score)
+                if len(found) >= limit:
+                    return True
+            return False
+
         if after is not None:
             # the rest of after's own window first (a clustering slice on sender_account),
             # then strictly older windows
-            if since_ms <= after[0] < until_ms:
-                rows = self._query(
-                    f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start = ? AND sender_account > ? LIMIT ?",
-                    [day_of(after[0]), after[0], after[1], limit * (4 if min_score is not None else 1)],
-                )
-                found += [r for r in rows if min_score is None or (r["score"] or 0) >= min_score]
+            if since_ms <= after[0] < until_ms and take(
+                f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start = ? AND sender_account > ?",
+                [day_of(after[0]), after[0], after[1]],
+            ):
+                return found[:limit]
             until_ms = min(until_ms, after[0])
-            if len(found) >= limit or until_ms <= since_ms:
+            if until_ms <= since_ms:
                 return found[:limit]
         for day in days_between(since_ms, until_ms):
-            rows = self._query(
-                f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ? LIMIT ?",
-                [day, since_ms, until_ms, limit * (4 if min_score is not None else 1)],
-            )
-            found += [r for r in rows if min_score is None or (r["score"] or 0) >= min_score]
-            if len(found) >= limit:
+            if take(f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ?",
+                    [day, since_ms, until_ms]):
                 break
         return found[:limit]
 

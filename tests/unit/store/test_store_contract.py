@@ -339,3 +339,19 @@ def test_model_rewrites_and_schema_are_idempotent(store: Store):
     for i in range(3):
         store.record_model({"version": f"v{i + 2}", "trained_at": T0 + i, "path": "/c", "metrics": "{}", "metadata": "{}"})
     assert [m["version"] for m in store.models(limit=2)] == ["v4", "v3"] and store.latest_model()["version"] == "v4"
+
+
+def test_min_score_pages_past_low_scores_before_older_days(store: Store):
+    day = 86_400_000
+    low = [alert(f"low{i:02d}", T0 + 30 * MINUTE, score=0.5) for i in range(40)]  # the newest window: 40 low scores
+    high_today = [alert(f"s{i}", T0 + m * MINUTE, score=9.0) for i in range(2) for m in range(3)]
+    high_yesterday = [alert("old", T0 - day, score=9.0)]
+    store.upsert_alerts(low + high_today + high_yesterday)
+    found = store.latest_alerts(since_ms=T0 - 2 * day, until_ms=T0 + day, limit=3, min_score=5.0)
+    assert [(a["sender_account"], a["window_start"]) for a in found] == \
+        [("s0", T0 + 2 * MINUTE), ("s1", T0 + 2 * MINUTE), ("s0", T0 + MINUTE)]
+    after = store.latest_alerts(since_ms=T0 - 2 * day, until_ms=T0 + day, limit=3, min_score=5.0,
+                                after=(T0 + 30 * MINUTE, "low00"))
+    assert [(a["sender_account"], a["window_start"]) for a in after] == [("s0", T0 + 2 * MINUTE), ("s1", T0 + 2 * MINUTE), ("s0", T0 + MINUTE)]
+    everything = store.latest_alerts(since_ms=T0 - 2 * day, until_ms=T0 + day, limit=1000, min_score=5.0)
+    assert len(everything) == 7 and everything[-1]["sender_account"] == "old"
