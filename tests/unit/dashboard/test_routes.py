@@ -146,10 +146,13 @@ def test_models_newest_first_with_metrics_and_centroids(dashboard_client, filled
     body = dashboard_client.get("/api/models").get_json()
     assert body["current"] == "v20261121-0001"
     assert [m["version"] for m in body["models"]] == ["v20261121-0001", "v20261120-0001"]
-    current = body["models"][0]
-    assert len(current["centroids"]) == 5 and current["fraud_clusters"] == [4] and current["metrics"]["f1"] == 0.899
+    current, older = body["models"]
+    assert len(current["centroids"]) == 16 + 128 + 32 and len(current["fraud_clusters"]) == 33
+    assert [(g["name"], g["clusters"]) for g in current["groups"]] == [("normal", 16), ("tail", 128), ("fraud", 32)]
+    assert current["metrics"]["window"]["f1"] == current["evaluations"][0]["levels"][0]["f1"] == 0.96
+    assert older["metrics"]["f1"] == 0.899 and older["evaluations"] == [] and older["other_metrics"]["f1"] == 0.899
     html = dashboard_client.get("/model").get_data(as_text=True)
-    assert 'id="centroids"' in html and "silhouette" in html
+    assert 'id="cluster-groups"' in html and 'class="eval-levels"' in html and "chart-centroids" in html
 
 
 def test_quality_precision_recall_per_pattern(dashboard_client, filled):
