@@ -111,7 +111,7 @@ def overview(store: Store, window: TimeRange, *, now_ms: int, currency: str) -> 
             "flagged_share": ratio(totals["flagged_transactions"], totals["transactions"]),
             "failed_share": ratio(totals["failed_transactions"], totals["transactions"]),
             "latency_ms_avg": ratio(totals["latency_ms_sum"], totals["flagged_windows"]),
-            "latency_ms_max": latency_max,
+            "latency_ms_max": latency_max if totals["flagged_windows"] else None,  # no alert, no freshness
             "late_records": totals["late_records"],
             "dlq_records": totals["dlq_records"],
             "minutes_with_data": minutes_with_data,

@@ -23,11 +23,13 @@
   // an axis of counts or amounts: never below zero, tick labels never clipped
   const countAxis = (title, extra) => Object.assign({ title: { text: title }, rangemode: "nonnegative", automargin: true }, extra || {});
   // the right-hand axis of a dual-axis chart: same rules, drawn over the left one
+  // (ticks of its own, not synced to the left axis' grid: those gave labels like 3.391)
   const rightAxis = (title, values, extra) => countAxis(title, Object.assign({
-    overlaying: "y", side: "right", showgrid: false,
-    // all zero (no alerts yet): Plotly would draw -1..1; show 0..1 instead
-    range: values.some((v) => v > 0) ? undefined : [0, 1],
-  }, extra || {}));
+    overlaying: "y", side: "right", showgrid: false, tickmode: "auto", rangemode: "tozero",
+  }, values.some((v) => v > 0) ? {} : { range: [0, 1], autorange: false }, extra || {}));
+  // a note in the middle of an empty chart, saying why it is empty
+  const emptyNote = (text) => ({ annotations: [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
+    font: { color: "#6b7385", size: 13 } }] });
 
   function draw(id, traces, extra) {
     const el = document.getElementById(id);
@@ -59,13 +61,15 @@
         { x, y: s.map((r) => (r.transactions ? r.flagged_transactions / r.transactions : null)), name: "flagged share", type: "scatter", mode: "lines" },
         { x, y: s.map((r) => (r.transactions ? r.failed_transactions / r.transactions : null)), name: "failed share", type: "scatter", mode: "lines" },
       ], { yaxis: countAxis("share of transactions", { tickformat: ".1%" }) });
-      // the maximum is a shaded band under the average, so the average is never hidden when they are equal
+      // the maximum is a shaded band under the average, so the average is never hidden when they are equal;
+      // a minute without alerts has no freshness (not 0 ms)
+      const anyAlert = s.some((r) => r.alerts > 0);
       draw("chart-latency", [
-        { x, y: s.map((r) => r.latency_ms_max), name: "max", type: "scatter", mode: "lines", fill: "tozeroy",
+        { x, y: s.map((r) => (r.alerts ? r.latency_ms_max : null)), name: "max", type: "scatter", mode: "lines", fill: "tozeroy",
           line: { color: "rgba(214, 39, 40, 0.5)", width: 1 }, fillcolor: "rgba(214, 39, 40, 0.12)" },
         { x, y: s.map((r) => r.latency_ms_avg), name: "avg", type: "scatter", mode: "lines+markers",
           line: { color: "#1f4fbf", width: 3 }, marker: { size: 5 } },
-      ], { yaxis: countAxis("ms") });
+      ], Object.assign({ yaxis: countAxis("ms") }, anyAlert || !s.length ? {} : emptyNote("no alerts in this range")));
       draw("chart-late", [
         { x, y: s.map((r) => perMin(r.late_records)), name: "late", type: "bar" },
         { x, y: s.map((r) => perMin(r.dlq_records)), name: "DLQ", type: "bar" },
@@ -88,11 +92,11 @@
       draw("chart-transactions", [{
         x: t.map((r) => toDate(r.event_time)), y: t.map((r) => r.amount_minor / 100), text: t.map((r) => r.status),
         name: "amount", type: "scatter", mode: "markers",
-      }]);
+      }], { yaxis: countAxis("amount" + (t.length ? " (" + t[0].currency + ")" : "")) });
     },
     model(d) {
       const m = d.models[0];
-      if (!m || !m.centroids.length) { draw("chart-centroids", []); return; }
+      if (!m || !m.centroids.length) { draw("chart-centroids", [], emptyNote("no model version yet")); return; }
       // one row per centroid, in the stored order (normal, tail, fraud); the y axis names the
       // groups at their middles and lines separate them, so 176 rows stay readable
       const groups = m.groups.length ? m.groups : [{ name: "cluster", first: 0, clusters: m.centroids.length }];
@@ -105,7 +109,8 @@
       const rows = m.centroids.length;
       draw("chart-centroids", [{
         z: m.centroids, x: m.feature_names.map(label), y: m.centroids.map((_, i) => i), text, hoverinfo: "text",
-        type: "heatmap", colorscale: "RdBu", reversescale: true, zmid: 0, zmin: -4, zmax: 4,
+        // red above the training mean, blue below
+        type: "heatmap", colorscale: "RdBu", reversescale: false, zmid: 0, zmin: -4, zmax: 4,
         colorbar: { title: { text: "σ from the<br>training mean", side: "right" }, thickness: 14 },
       }], {
         height: Math.min(720, 260 + 2.5 * rows),
@@ -123,8 +128,10 @@
     },
     quality(d) {
       const p = d.patterns, x = p.map((r) => r.pattern);
-      draw("chart-quality", ["precision", "recall", "f1"].map((k) => ({ x, y: p.map((r) => r[k]), name: k, type: "bar" })),
-        { barmode: "group", yaxis: { tickformat: ".0%", range: [0, 1] } });
+      // each bar is labelled, so a 0 % is seen as a 0 %, not as a missing bar
+      draw("chart-quality", ["precision", "recall", "f1"].map((k) => ({
+        x, y: p.map((r) => r[k]), name: k, type: "bar", texttemplate: "%{y:.0%}", textposition: "outside", cliponaxis: false,
+      })), { barmode: "group", yaxis: { tickformat: ".0%", range: [0, 1.1], automargin: true } });
     },
   };
 
@@ -152,7 +159,7 @@
           if (fresh) section.innerHTML = fresh.innerHTML;
         });
       }
-      if (status) { status.textContent = "live · " + new Date().toLocaleTimeString(); status.classList.remove("error"); }
+      if (status) { status.textContent = "live · " + new Date().toISOString().slice(11, 19) + " UTC"; status.classList.remove("error"); }
     } catch (e) {
       if (status) { status.textContent = "offline: " + e.message; status.classList.add("error"); }
     }
