@@ -140,8 +140,10 @@ def test_overview_figures_match_the_store(browser, dashboard_store: SqliteStore,
 
         # the ramp minutes alone: transactions, no alert yet; the alerts axis must not go below zero
         browser.get(f"{server.url}/?since={run['first_minute']}&until={run['first_full']}")
-        wait_for_charts(browser, "chart-volume")
+        wait_for_charts(browser, *OVERVIEW_CHARTS)
         assert_readable(browser, "chart-volume", count_axes=("y", "y2"))
+        for chart in ("chart-amounts", "chart-late", "chart-latency"):
+            assert_readable(browser, chart, count_axes=("y",))
         assert browser.execute_script(TICKS, "chart-volume", "y2")[0] == "0"
         assert "no alerts in this range" in browser.find_element("id", "chart-latency").text
         screenshot(browser, output_dir / "overview-no-alerts.png")
