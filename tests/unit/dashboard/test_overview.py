@@ -11,7 +11,7 @@ import pytest
 from dashboard.app import create_app
 from dashboard.overview import EDGE_MINUTES, edge_trim
 from fraudpipe.store.sqlite import SqliteStore
-from tests.fixtures.dashboard import MINUTE, dashboard_test_config, fill_run, metrics_row
+from tests.fixtures.dashboard import MINUTE, fill_run, metrics_row
 
 
 def now_ms() -> int:
@@ -101,12 +101,3 @@ def test_the_data_span_of_closed_minutes_is_their_first_start_and_last_end(dashb
 def test_an_empty_range_says_so(dashboard_client):
     html = dashboard_client.get("/").get_data(as_text=True)
     assert "No data since" in html and 'id="tx-per-min">—<' in html
-
-
-def test_alerts_default_to_the_overviews_range(dashboard_store, tmp_path):
-    """Both pages show the same span by default: dashboard.default_range_minutes (here 15)."""
-    client = create_app(dashboard_test_config(dashboard_store.path, default_range_minutes=15)).test_client()
-    overview, alerts = client.get("/api/overview").get_json()["range"], client.get("/api/alerts").get_json()["range"]
-    assert overview["until"] - overview["since"] == alerts["until"] - alerts["since"] == 15 * MINUTE
-    html = client.get("/alerts").get_data(as_text=True)
-    assert re.search(r'<option value="15"\s+selected>', html)

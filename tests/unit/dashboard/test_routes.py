@@ -1,12 +1,14 @@
 """Every page and API route through Flask's test client, on an empty and on a filled store."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from fraudpipe.store.sqlite import SqliteStore
-from tests.fixtures.dashboard import MINUTE, fill_store
+from dashboard.app import create_app
+from tests.fixtures.dashboard import MINUTE, dashboard_test_config, fill_store
 
 PAGES = ["/", "/alerts", "/senders/acct-1", "/model", "/quality", "/pipeline"]
 APIS = ["/api/health", "/api/overview", "/api/alerts", "/api/senders/acct-1", "/api/models", "/api/quality", "/api/pipeline"]
@@ -93,6 +95,15 @@ def test_alerts_newest_first_with_explanation_and_model_version(dashboard_client
     assert first["features"]["tx_count"] == 12 and "day" not in first
     html = dashboard_client.get("/alerts").get_data(as_text=True)
     assert "failed_count" in html and "v20261121-0001" in html and 'id="alerts-table"' in html
+
+
+def test_alerts_default_to_the_overviews_range(dashboard_store):
+    """Both pages show the same span by default: dashboard.default_range_minutes (here 15)."""
+    client = create_app(dashboard_test_config(dashboard_store.path, default_range_minutes=15)).test_client()
+    overview, alerts = client.get("/api/overview").get_json()["range"], client.get("/api/alerts").get_json()["range"]
+    assert overview["until"] - overview["since"] == alerts["until"] - alerts["since"] == 15 * MINUTE
+    html = client.get("/alerts").get_data(as_text=True)
+    assert re.search(r'<option value="15"\s+selected>', html)
 
 
 def test_alerts_filters(dashboard_client, filled):
