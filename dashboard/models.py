@@ -15,6 +15,10 @@ from dashboard.data import parse_json_text
 
 # Keys of a report that are shown as tables of their own, not among the section's other figures.
 TABLE_KEYS = ("window", "transaction", "per_pattern")
+# The training data's description (ModelMetadata.data_range, stored with sorted keys), in reading order.
+DATA_RANGE_ORDER = ("first_window", "last_window", "transactions", "windows", "train_windows", "test_windows", "labelled")
+# The per-pattern figures of a report, in reading order.
+PATTERN_COLUMNS = ("windows", "window_recall", "transactions", "transaction_recall")
 # A report's own name when the metrics hold it at the top level (models before named sections).
 TOP_LEVEL_SECTION = "held-out split"
 # The groups the training job fits, in the order their centroids are stored (params k, tail_k, fraud_k).
@@ -44,7 +48,9 @@ def evaluation_section(name: str, report: Mapping[str, Any]) -> dict[str, Any]:
             })
     patterns = report.get("per_pattern") if isinstance(report.get("per_pattern"), Mapping) else {}
     pattern_rows = [{"pattern": name_, **values} for name_, values in patterns.items() if isinstance(values, Mapping)]
-    columns = list(dict.fromkeys(key for row in pattern_rows for key in row if key != "pattern"))
+    # the report's JSON keys come sorted; windows before transactions reads better, other keys after
+    found = {key for row in pattern_rows for key in row if key != "pattern"}
+    columns = [key for key in PATTERN_COLUMNS if key in found] + sorted(found - set(PATTERN_COLUMNS))
     return {
         "name": name,
         "levels": levels,
@@ -141,6 +147,13 @@ def typical_windows(metadata: Mapping[str, Any], groups: list[dict[str, Any]]) -
     return rows
 
 
+def reading_order(values: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    """`values` with the keys of `order` first, in that order, then the others as they come."""
+    if not isinstance(values, Mapping):
+        return {"value": values}
+    return {**{key: values[key] for key in order if key in values}, **{k: v for k, v in values.items() if k not in order}}
+
+
 def model_view(row: dict[str, Any]) -> dict[str, Any]:
     """A model registry row decoded for display (see the module docstring)."""
     metrics = parse_json_text(row.get("metrics")) or {}
@@ -158,7 +171,7 @@ def model_view(row: dict[str, Any]) -> dict[str, Any]:
         "version": row.get("version"),
         "trained_at": row.get("trained_at"),
         "path": row.get("path"),
-        "data_range": metadata.get("data_range") or {},
+        "data_range": reading_order(metadata.get("data_range") or {}, DATA_RANGE_ORDER),
         "metrics": metrics,
         "evaluations": sections,
         "other_metrics": other,

@@ -122,7 +122,7 @@
           ticktext: groups.map((g) => `${g.name} (${g.clusters})`),
         } : { autorange: "reversed", automargin: true, title: { text: "cluster" } },
         shapes: ordered ? groups.slice(1).map((g) => ({
-          type: "line", xref: "paper", x0: 0, x1: 1, y0: g.first - 0.5, y1: g.first - 0.5, line: { color: "#1d2433", width: 2 },
+          type: "line", xref: "paper", x0: 0, x1: 1, y0: g.first - 0.5, y1: g.first - 0.5, line: { color: "#000", width: 3 },
         })) : [],
       });
     },

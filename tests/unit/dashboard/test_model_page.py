@@ -23,7 +23,9 @@ def page(dashboard_client, dashboard_store: SqliteStore):
 def test_version_when_and_on_what_data(page):
     assert '<b id="current-version">v20261121-0001</b>, trained 2026-11-21 08:00:00 UTC' in page
     assert "a window is flagged when its score reaches <b>0.610</b>" in page
-    data = dict(html_table(page, id="model-data"))
+    rows = html_table(page, id="model-data")
+    data = dict(rows)
+    assert [key for key, _ in rows][:2] == ["first window", "last window"]  # stored with sorted keys, shown in reading order
     assert data == {"first window": "2026-11-21 06:00:00", "last window": "2026-11-21 07:23:00", "transactions": "1,000,123",
                     "windows": "200,480", "train windows": "160,384", "test windows": "40,096", "labelled": "yes"}
 
