@@ -35,7 +35,14 @@
     const el = document.getElementById(id);
     if (!el || !window.Plotly) return;
     const points = traces.reduce((n, t) => n + ((t.x || t.z || []).length), 0);
-    window.Plotly.react(el, traces, layout(el.dataset.title || "", extra), { displaylogo: false, displayModeBar: false, responsive: true });
+    let full = layout(el.dataset.title || "", extra);
+    if (points === 0) {
+      // nothing to draw: no made-up axes (Plotly would show -1 … 6 and 0 … 400 %), a note instead
+      const hidden = { visible: false };
+      full = Object.assign(full, { xaxis: hidden, yaxis: hidden, yaxis2: hidden, shapes: [] },
+        full.annotations ? {} : emptyNote("no data in this range"));
+    }
+    window.Plotly.react(el, traces, full, { displaylogo: false, displayModeBar: false, responsive: true });
     // the number of points drawn, for readers and for the browser test
     el.dataset.points = String(points);
     el.classList.toggle("no-data", points === 0);

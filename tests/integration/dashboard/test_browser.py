@@ -207,3 +207,19 @@ def test_every_page_renders_its_charts_with_data(browser, dashboard_store: Sqlit
         screenshot(browser, output_dir / "pipeline.png")
     for name in ("alerts", "sender", "model", "quality", "pipeline"):
         assert (output_dir / f"{name}.png").stat().st_size > 10_000
+
+
+def test_an_empty_store_draws_notes_not_made_up_axes(browser, dashboard_store: SqliteStore, tmp_path: Path, output_dir: Path):
+    with DashboardProcess(dashboard_store.path, tmp_path / "dashboard.log") as server:
+        browser.get(f"{server.url}/")
+        wait_for_charts(browser, *OVERVIEW_CHARTS)
+        for chart in OVERVIEW_CHARTS:
+            # Plotly's default axes for no data tick -1 … 6 (and 0 … 400 % for shares)
+            assert browser.execute_script(TICKS, chart, "x") == [] and browser.execute_script(TICKS, chart, "y") == []
+            assert "no data in this range" in browser.find_element("id", chart).text
+        assert card(browser, "tx-per-min") == "—" and card(browser, "amount-normal") == "0.00 USD"
+        screenshot(browser, output_dir / "overview-empty.png")
+        browser.get(f"{server.url}/model")
+        wait_for_charts(browser, "chart-centroids")
+        assert "no model version yet" in browser.find_element("id", "chart-centroids").text
+        screenshot(browser, output_dir / "model-empty.png")
