@@ -107,12 +107,15 @@
       // one row per centroid, in the stored order (normal, tail, fraud); the y axis names the
       // groups at their middles and lines separate them, so 176 rows stay readable
       const groups = m.groups.length ? m.groups : [{ name: "cluster", first: 0, clusters: m.centroids.length }];
-      const groupOf = m.centroids.map((_, i) => groups.find((g) => i >= g.first && i < g.first + g.clusters) || groups[0]);
+      // older versions' groups (normal, fraud) are not runs of indexes: their rows are named by index
+      const ordered = groups.every((g, n) => n === 0 || g.first === groups[n - 1].first + groups[n - 1].clusters);
       const label = (f) => f.replace(/_minor$/, "").replace(/_/g, " ");
       const flagged = new Set(m.fraud_clusters);
-      const text = m.centroids.map((row, i) => row.map((v, j) =>
-        `${groupOf[i].name} #${i - groupOf[i].first}${flagged.has(i) ? " (flags fraud)" : ""}<br>${label(m.feature_names[j])}: ${v.toFixed(2)} σ`));
-      const ordered = groups.every((g, n) => n === 0 || g.first === groups[n - 1].first + groups[n - 1].clusters);
+      const rowName = (i) => {
+        const g = ordered && groups.find((x) => i >= x.first && i < x.first + x.clusters);
+        return (g ? `${g.name} #${i - g.first}` : `cluster ${i}`) + (flagged.has(i) ? " (flags fraud)" : "");
+      };
+      const text = m.centroids.map((row, i) => row.map((v, j) => `${rowName(i)}<br>${label(m.feature_names[j])}: ${Number(v).toFixed(2)} σ`));
       const rows = m.centroids.length;
       draw("chart-centroids", [{
         z: m.centroids, x: m.feature_names.map(label), y: m.centroids.map((_, i) => i), text, hoverinfo: "text",

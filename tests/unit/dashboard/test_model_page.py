@@ -66,7 +66,7 @@ def test_no_raw_python_or_json_dicts_on_the_page(page):
     assert "<dt>silhouette</dt><dd>0.412</dd>" in page  # a figure beside the tables, by name
 
 
-def test_every_named_evaluation_section_is_rendered(dashboard_client, dashboard_store: SqliteStore):
+def test_every_named_evaluation_section_is_rendered(dashboard_client, dashboard_store: SqliteStore, page):
     metrics = {"in_distribution": evaluation_report(0.962), "transfer": evaluation_report(0.871),
                "transfer_config": {"seed": 11, "segments": {"business": 0.2}}}
     dashboard_store.record_model(trained_model_row("v20261122-0001", TRAINED, metrics=metrics))
@@ -77,6 +77,7 @@ def test_every_named_evaluation_section_is_rendered(dashboard_client, dashboard_
     assert "{'" not in visible_text(page) and '{"' not in visible_text(page)
     assert "<dt>segments</dt><dd><dl" in page.replace("\n", "")  # a nested figure is a nested list, not a dict
     versions = html_table(page, id="model-versions")
+    assert versions[3][2] == "0.920 · 0.880 · 0.899"  # the oldest version's flat figures
     assert versions[1][2] == "in distribution: 0.960 · 0.960 · 0.960transfer: 0.872 · 0.872 · 0.872"
 
 
