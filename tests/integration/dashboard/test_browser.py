@@ -83,8 +83,14 @@ def assert_readable(driver: object, chart: str, *, count_axes: tuple[str, ...] =
         assert not [t for t in ticks if len(t.rpartition(".")[2]) > 2 and "." in t], f"{chart}: odd {axis} ticks {ticks}"
 
 
+def text(driver: object, selector: str) -> str:
+    """The rendered text of the first element matching `selector`, read in one script: the live refresh
+    replaces sections every second here, so an element found first and read later can be gone."""
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", selector)
+
+
 def card(driver: object, element_id: str) -> str:
-    return driver.find_element("id", element_id).text
+    return text(driver, f"#{element_id}")
 
 
 def screenshot(driver: object, path: Path) -> None:
@@ -125,7 +131,7 @@ def test_overview_figures_match_the_store(browser, dashboard_store: SqliteStore,
 
         assert points_drawn(browser, "chart-volume") == 2 * len(minutes)  # a marker per minute on both lines
         assert points_drawn(browser, "chart-amounts") == 2 * len(minutes)
-        assert "USD / min" in browser.find_element("css selector", "#chart-amounts").text
+        assert "USD / min" in text(browser, "#chart-amounts")
         assert_readable(browser, "chart-volume", count_axes=("y", "y2"))
         for chart in ("chart-amounts", "chart-late", "chart-latency"):
             assert_readable(browser, chart, count_axes=("y",))
@@ -145,7 +151,7 @@ def test_overview_figures_match_the_store(browser, dashboard_store: SqliteStore,
         for chart in ("chart-amounts", "chart-late", "chart-latency"):
             assert_readable(browser, chart, count_axes=("y",))
         assert browser.execute_script(TICKS, "chart-volume", "y2")[0] == "0"
-        assert "no alerts in this range" in browser.find_element("id", "chart-latency").text
+        assert "no alerts in this range" in text(browser, "#chart-latency")
         screenshot(browser, output_dir / "overview-no-alerts.png")
     for name in ("overview.png", "overview-no-alerts.png"):
         assert (output_dir / name).stat().st_size > 10_000
@@ -162,22 +168,22 @@ def test_every_page_renders_its_charts_with_data(browser, dashboard_store: Sqlit
         # 30 minutes, two line traces with markers: every minute drew a marker
         assert points_drawn(browser, "chart-volume") == 2 * 30
         assert points_drawn(browser, "chart-amounts") == 2 * 30  # normal and flagged bars per minute
-        assert "transactions / min" in browser.find_element("css selector", "#chart-volume").text
+        assert "transactions / min" in text(browser, "#chart-volume")
         assert card(browser, "tx-per-min") not in ("", "—")
 
         browser.get(f"{server.url}/alerts?minutes=60")
         wait_for_charts(browser, "chart-scores")
         assert int(browser.execute_script("return document.getElementById('chart-scores').dataset.points;")) == facts["alerts"]
         assert points_drawn(browser, "chart-scores") == facts["alerts"]
-        rows = browser.find_elements("css selector", "#alerts-table tbody tr")
+        rows = browser.execute_script("return [...document.querySelectorAll('#alerts-table tbody tr')].map((r) => r.innerText);")
         assert len(rows) == facts["alerts"]
-        assert "failed_count" in rows[0].text and "v20261121-0001" in rows[0].text and "900.00 USD" in rows[0].text
+        assert "failed_count" in rows[0] and "v20261121-0001" in rows[0] and "900.00 USD" in rows[0]
 
         # the live refresh (every second here) shows a new alert without reloading the page
         newest = now - now % 60_000
         dashboard_store.upsert_alerts([alert("live-sender-9", newest, score=9.9)])
         wait_for(browser, "document.querySelectorAll('#alerts-table tbody tr').length === %d" % (facts["alerts"] + 1), timeout=20)
-        assert "live-sender-9" in browser.find_element("css selector", "#alerts-table tbody tr").text
+        assert "live-sender-9" in text(browser, "#alerts-table tbody tr")
         wait_for(browser, "Number(document.getElementById('chart-scores').dataset.points) === %d" % (facts["alerts"] + 1), timeout=20)
         assert_readable(browser, "chart-scores")
         screenshot(browser, output_dir / "alerts.png")
@@ -193,7 +199,7 @@ def test_every_page_renders_its_charts_with_data(browser, dashboard_store: Sqlit
         assert browser.execute_script("return document.getElementById('chart-centroids').data[0].z.length;") == 176
         assert browser.execute_script(TICKS, "chart-centroids", "y") == ["normal (16)", "tail (128)", "fraud (32)"]
         assert_readable(browser, "chart-centroids")
-        assert browser.find_element("id", "cluster-groups").text.count("\n") == 3  # header + three groups
+        assert text(browser, "#cluster-groups").count("\n") == 3  # header + three groups
         screenshot(browser, output_dir / "model.png")
 
         browser.get(f"{server.url}/quality")
@@ -216,10 +222,10 @@ def test_an_empty_store_draws_notes_not_made_up_axes(browser, dashboard_store: S
         for chart in OVERVIEW_CHARTS:
             # Plotly's default axes for no data tick -1 … 6 (and 0 … 400 % for shares)
             assert browser.execute_script(TICKS, chart, "x") == [] and browser.execute_script(TICKS, chart, "y") == []
-            assert "no data in this range" in browser.find_element("id", chart).text
+            assert "no data in this range" in text(browser, f"#{chart}")
         assert card(browser, "tx-per-min") == "—" and card(browser, "amount-normal") == "0.00 USD"
         screenshot(browser, output_dir / "overview-empty.png")
         browser.get(f"{server.url}/model")
         wait_for_charts(browser, "chart-centroids")
-        assert "no model version yet" in browser.find_element("id", "chart-centroids").text
+        assert "no model version yet" in text(browser, "#chart-centroids")
         screenshot(browser, output_dir / "model-empty.png")
