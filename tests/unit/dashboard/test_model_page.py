@@ -105,3 +105,16 @@ def test_groups_of_an_older_model_are_normal_and_fraud():
 
 def test_the_empty_model_page_says_how_to_train(dashboard_client):
     assert "Train one with <code>fraudpipe train</code>" in dashboard_client.get("/model").get_data(as_text=True)
+
+
+def test_a_typical_window_is_the_weighted_centre_in_the_features_own_units():
+    from dashboard.models import typical_windows
+
+    metadata = {"feature_names": ["tx_count", "failed_ratio"], "log_features": ["tx_count"],
+                "scaler_mean": [0.8, 0.1], "scaler_std": [0.4, 0.05],
+                "centroids": [[0.0, 0.0], [3.0, 2.0]], "cluster_sizes": [3, 1]}
+    groups = [{"name": "normal", "members": [0, 1]}]
+    # weighted centre in the scaled space: (0.75, 0.5); tx_count went through log1p, failed_ratio did not
+    assert typical_windows(metadata, groups) == [
+        {"group": "normal", "values": {"tx_count": pytest.approx(2.00416602), "failed_ratio": pytest.approx(0.125)}}]
+    assert typical_windows({**metadata, "scaler_std": [0.4]}, groups) == []  # stats that do not fit: no guess
