@@ -66,12 +66,17 @@ def fetch(*, quiet: bool = True) -> None:
     STAMP.write_text(pom_digest() + "\n")
 
 
-def classpath(profile: str) -> str:
-    """The classpath of one profile's jars; fails naming the fetch command when they are missing."""
+def jar_paths(profile: str) -> list[str]:
+    """One profile's jars (for Spark: `",".join(jar_paths("spark-kafka"))` as spark.jars)."""
     jars = sorted((LIB_DIR / profile).glob("*.jar"))
     if not jars:
         raise RealstackError(f"no {profile} jars in {LIB_DIR / profile}: run `fraudpipe realstack fetch` (needs Maven)")
-    return os.pathsep.join(str(jar) for jar in jars)
+    return [str(jar) for jar in jars]
+
+
+def classpath(profile: str) -> str:
+    """The JVM classpath of one profile's jars; fails naming the fetch command when they are missing."""
+    return os.pathsep.join(jar_paths(profile))
 
 
 def java() -> str:

@@ -53,6 +53,7 @@ def test_cassandra_is_5_0_and_answers_cql(real_cassandra: CassandraEndpoint, cas
     assert {"transactions", "labels", "alerts", "alerts_by_sender", "metrics", "metrics_by_minute", "models"} <= tables
 
 
+@pytest.mark.realstack
 def test_cli_starts_reports_and_stops_a_bench(tmp_path: Path) -> None:
     from tests.fixtures.realstack import unavailable
     from fraudpipe.realstack import jars

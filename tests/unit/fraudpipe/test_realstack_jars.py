@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from fraudpipe.cli import main as fraudpipe_cli
+from fraudpipe.errors import RealstackError
 from fraudpipe.realstack import jars
 
 
@@ -37,3 +38,8 @@ def test_the_stamp_is_the_pom_digest() -> None:
     if jars.fetched():
         assert jars.STAMP.read_text().strip() == jars.pom_digest()
     assert len(jars.pom_digest()) == 64 and jars.POM.name == "pom.xml"
+
+
+def test_missing_jars_name_the_fetch_command(no_tools: None) -> None:
+    with pytest.raises(RealstackError, match="run `fraudpipe realstack fetch`"):
+        jars.jar_paths("spark-kafka")
