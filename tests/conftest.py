@@ -1,5 +1,6 @@
 """Session-wide fixtures. Each domain keeps its fixtures in tests/fixtures/<domain>.py."""
 pytest_plugins = [
+    "tests.fixtures.brokers",
     "tests.fixtures.core",
     "tests.fixtures.connect",
     "tests.fixtures.dashboard",

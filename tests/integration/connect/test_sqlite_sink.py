@@ -33,8 +33,9 @@ def register(url: str, name: str, config: dict[str, str]) -> None:
     wait_running(url, name)
 
 
-def test_50k_transactions_each_in_the_table_once(connect_worker: ConnectServer, broker, registry, topic: str,
+def test_50k_transactions_each_in_the_table_once(any_connect_worker: ConnectServer, any_broker, registry, any_topic: str,
                                                 sqlite_db: Path, connector_name: str) -> None:
+    connect_worker, broker, topic = any_connect_worker, any_broker, any_topic  # on each broker
     schema_id = register_schema(registry.url, contracts.value_subject(topic), contracts.transaction_schema_str(1))
     records = [transaction(i, run="big") for i in range(50_000)]
     register(connect_worker.url, connector_name, sqlite_sink_config(topic=topic, db=sqlite_db, registry_url=registry.url))

@@ -45,7 +45,8 @@ def publisher_for(broker, registry, topics, *, config: ProducerConfig | None = N
                      labels_topic=topics[1], **kwargs)
 
 
-def test_50k_transactions_and_labels_round_trip_through_avro_deserializer(broker, registry):
+def test_50k_transactions_and_labels_round_trip_through_avro_deserializer(any_broker, registry):
+    broker = any_broker  # the embedded broker, then Apache Kafka
     topics = fresh_topics(broker)
     config = dataclasses.replace(ProducerConfig(), clock="simulated", rate=0.0)
     stats = run(publisher_for(broker, registry, topics, config=config),
