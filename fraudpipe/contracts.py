@@ -23,6 +23,12 @@ TRANSACTIONS_TOPIC: Final = "transactions"
 LABELS_TOPIC: Final = "transaction-labels"
 STREAM_DLQ_TOPIC: Final = "transactions-dlq"
 CONNECT_DLQ_TOPIC: Final = "connect-dlq"
+# A sink connector's consumer group, as Kafka Connect names it.
+CONNECT_GROUP_PREFIX: Final = "connect-"
+
+
+def connect_group(connector: str) -> str:
+    return f"{CONNECT_GROUP_PREFIX}{connector}"
 
 
 def value_subject(topic: str) -> str:
@@ -42,6 +48,7 @@ ALERTS_BY_SENDER_TABLE: Final = "alerts_by_sender"
 METRICS_TABLE: Final = "metrics"
 METRICS_BY_MINUTE_TABLE: Final = "metrics_by_minute"
 MODELS_TABLE: Final = "models"
+STREAM_PROGRESS_TABLE: Final = "stream_progress"
 ALL_TABLES: Final = (
     TRANSACTIONS_TABLE,
     LABELS_TABLE,
@@ -50,7 +57,10 @@ ALL_TABLES: Final = (
     METRICS_TABLE,
     METRICS_BY_MINUTE_TABLE,
     MODELS_TABLE,
+    STREAM_PROGRESS_TABLE,
 )
+# The streaming detection query's name: Spark's queryName and its stream_progress row.
+STREAM_QUERY_NAME: Final = "fraud_detection"
 
 # Status symbols that count as a failed transaction in window features.
 FAILED_STATUSES: Final = frozenset({"DECLINED", "FAILED"})

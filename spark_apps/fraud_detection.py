@@ -31,7 +31,7 @@ from spark_apps import stream_decode as sd
 
 log = logging.getLogger("fraudpipe.stream")
 
-QUERY_NAME = "fraud_detection"
+QUERY_NAME = contracts.STREAM_QUERY_NAME
 
 
 # --- extract ---------------------------------------------------------------------------
@@ -103,6 +103,11 @@ class BatchWriter:
             self._store = open_store(self.config.store)
         return self._store
 
+    def record_progress(self, batch_id: int) -> None:
+        """The batch ran, whether or not it closed a window: the pipeline page's "last batch"."""
+        self.store().record_stream_progress({"query": QUERY_NAME, "batch_id": int(batch_id),
+                                             "updated_at": int(time.time() * 1000)})
+
     def model(self) -> Any:
         from spark_apps.model_registry import load_latest
 
@@ -120,7 +125,8 @@ class BatchWriter:
         started = time.perf_counter()
         windows = batch.toPandas()  # closed windows only: small next to the input
         collected = time.perf_counter()
-        if windows.empty:
+        if windows.empty:  # most batches: no window closed, only the progress moves
+            self.record_progress(batch_id)
             return
         model = self.model()
         outputs = build_outputs(windows, model, batch_id=batch_id, now_ms=int(time.time() * 1000))
@@ -128,6 +134,7 @@ class BatchWriter:
         store = self.store()
         store.upsert_alerts(outputs.alerts)
         store.upsert_metrics(outputs.metrics)
+        self.record_progress(batch_id)
         self.timings.append({"batch_id": batch_id, "windows": len(windows), "collect_s": collected - started,
                              "score_s": scored - collected, "sink_s": time.perf_counter() - scored})
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from fraudpipe.connect.converters import RegistryUnavailableError, make_converter
 from fraudpipe.connect.plugin import TOLERANCE_ALL, BadRecordError, SinkPlugin, SinkRecord, converter_settings
@@ -120,7 +121,7 @@ class SinkTask(threading.Thread):
     def _subscribe(self) -> Consumer:
         consumer = Consumer({
             "bootstrap.servers": self._settings.bootstrap_servers,
-            "group.id": f"connect-{self.connector}",
+            "group.id": contracts.connect_group(self.connector),
             "client.id": f"connector-consumer-{self.connector}-{self.task_id}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
