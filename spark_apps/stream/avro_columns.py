@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from fraudpipe.avro import HEADER_SIZE, MAGIC_BYTE
 from fraudpipe.errors import SerializationError
-from spark_apps import arrow_arrays as aa
+from spark_apps.stream import arrow_arrays as aa
 
 _VARINT_MAX = 10
 _SHIFTS = np.arange(0, 7 * _VARINT_MAX, 7, dtype=np.uint64)

@@ -23,7 +23,7 @@ import pyarrow as pa
 from fraudpipe import contracts
 from fraudpipe.avro import AvroCodec
 from fraudpipe.errors import SerializationError, StreamError, UnknownSchemaIdError
-from spark_apps import arrow_arrays as aa
+from spark_apps.stream import arrow_arrays as aa
 
 WINDOW_MS: Final = 60_000  # tumbling window length; the late rule below depends on it
 

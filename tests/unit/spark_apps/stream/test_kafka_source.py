@@ -133,8 +133,8 @@ def test_only_record_errors_are_skipped_to_the_dlq():
 
 DECODE_IN_A_FRESH_INTERPRETER = """
 import sys
-from tests.unit.spark_apps.test_kafka_source import MINUTE, SCHEMAS, frame, record
-from spark_apps import stream_decode as sd
+from tests.unit.spark_apps.stream.test_kafka_source import MINUTE, SCHEMAS, frame, record
+from spark_apps.stream import decode as sd
 from spark_apps.features import INPUT_COLUMNS
 
 def lookup(schema_id):

@@ -110,7 +110,7 @@ def test_fast_scoring_equals_score_windows_on_flagged_rows():
 def test_every_batch_records_the_stream_s_progress_even_one_that_closes_no_window(spark, tmp_path):
     from fraudpipe import contracts
     from fraudpipe.store.sqlite import SqliteStore
-    from spark_apps.fraud_detection import with_store_path
+    from spark_apps.stream.job import with_store_path
 
     writer = BatchWriter(with_store_path(Config(), str(tmp_path / "s.db")))
     empty = spark.createDataFrame([], "sender_account string, window_start timestamp")

@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from spark_apps import arrow_arrays as aa
+from spark_apps.stream import arrow_arrays as aa
 
 
 @pytest.mark.parametrize("arrow_type", [pa.int8(), pa.int32(), pa.int64(), pa.float64()])
