@@ -49,16 +49,17 @@ def _cmdline(pid: int) -> str:
 
 def classify(cmdline: str) -> str:
     """Which part of the stack a process is, from its command line."""
-    if "java" in cmdline.split(" ", 1)[0] or "org.apache.spark" in cmdline:
+    words = cmdline.split()
+    if not words:
+        return "other"
+    if words[0].endswith("java") or "org.apache.spark.deploy.SparkSubmit" in words:
         return "spark jvm"
-    if "pyspark.daemon" in cmdline or "pyspark.worker" in cmdline or "pyspark/" in cmdline \
-            or "pyspark.sql.worker" in cmdline or "pyspark.sql.streaming" in cmdline:
+    if any(w.startswith("pyspark.") for w in words):
         return "pyspark workers"
-    if "tansu" in cmdline or "fraudpipe.cli broker" in cmdline:
+    if "tansu" in cmdline:
         return "broker"
-    for name in ("registry", "connect", "produce", "stream", "dashboard", "train", " up"):
-        if f"fraudpipe.cli{name}" in cmdline.replace("fraudpipe.cli ", "fraudpipe.cli"):
-            return name.strip()
+    if "fraudpipe.cli" in words and words.index("fraudpipe.cli") + 1 < len(words):
+        return words[words.index("fraudpipe.cli") + 1]  # broker, registry, connect, produce, stream, dashboard, up
     return "other"
 
 
