@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a file by spark-submit: make the project
 import click
 
 from fraudpipe import contracts
-from fraudpipe.config import Config, load_config
+from fraudpipe.config import Config, SparkConfig, load_config
 from fraudpipe.errors import ModelError, StreamError
 from spark_apps.stream import decode as sd
 
@@ -173,7 +173,8 @@ def run(config: Config, *, topic: str = contracts.TRANSACTIONS_TOPIC, checkpoint
     model_dir = config.path(config.model.dir)
     if load_latest(model_dir) is None:
         raise ModelError(f"no published model under {model_dir}; run `fraudpipe train` first")
-    spark = build_session(config.spark, app_name=QUERY_NAME)
+    spark = build_session(stream_spark_config(config.spark), app_name=QUERY_NAME,
+                          extra_java_options=config.spark.stream_java_options)
     query = start_query(spark, config, topic=topic, checkpoint=checkpoint)
     log.warning("stream %s running (checkpoint %s)", QUERY_NAME, checkpoint or config.spark.checkpoint_dir)
     try:
@@ -193,6 +194,11 @@ def stream_command(topic: str, checkpoint: str | None, config_file: str | None) 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     config = load_config(config_file)
     run(config, topic=topic, checkpoint=checkpoint)
+
+
+def stream_spark_config(spark: SparkConfig) -> SparkConfig:
+    """The Spark settings of the streaming driver: the shared ones with the stream's own heap limit."""
+    return replace(spark, driver_memory=spark.stream_driver_memory)
 
 
 def with_store_path(config: Config, sqlite_path: str) -> Config:
