@@ -113,7 +113,13 @@ def test_a_refused_second_up_leaves_the_live_run_in_control(tmp_path: Path):
         assert down.returncode == 0 and "stopped" in down.stdout
         up.wait(timeout=60)
     finally:
-        if up.poll() is None:
+        if up.poll() is None:  # the components run in their own sessions: stop them first
+            for entry in json.loads(state_file.read_text()).get("components", []):
+                if entry.get("pid"):
+                    try:
+                        os.killpg(entry["pid"], signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
     assert not kafka_ok(f"127.0.0.1:{port}", timeout=1)
