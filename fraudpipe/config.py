@@ -78,10 +78,10 @@ class SparkConfig:
     driver_java_options: str = "-XX:+UseParallelGC"
     # added to those for the driver `fraudpipe train` launches: a short-lived, cold JVM
     train_java_options: str = "-XX:FreqInlineSize=50 -XX:InlineSmallCode=500"
-    # the streaming job's long-running driver: its own heap limit and a small young generation
+    # the streaming job's long-running driver: its own heap limit, a small initial heap and young generation
     # (ParallelGC otherwise grows a 2g heap towards the limit around a ~70 MB live set)
     stream_driver_memory: str = "1g"
-    stream_java_options: str = "-XX:MaxNewSize=128m"
+    stream_java_options: str = "-Xms256m -XX:MaxNewSize=64m"
     checkpoint_dir: str = ".fraudpipe/checkpoints/fraud_detection"
     trigger_seconds: float = 2.0
     watermark_seconds: int = 10
