@@ -12,7 +12,7 @@ import requests
 
 from fraudpipe.contracts import PROJECT_ROOT, TRANSACTIONS_SUBJECT
 from fraudpipe.registry.server import RegistryServer
-from fraudpipe.setup import register_schemas
+from fraudpipe.provisioning import register_schemas
 
 pytestmark = pytest.mark.integration
 
