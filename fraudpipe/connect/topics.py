@@ -25,11 +25,12 @@ class TopicWatch:
         self._lock = threading.Lock()
         self._admin = None
         self._known: frozenset[str] | None = None
-        self._taken = 0.0
+        self._taken: float | None = None
 
     def _topics(self) -> frozenset[str] | None:
+        """The broker's topics, or None when it did not answer (also cached: no hint rather than a wrong one)."""
         with self._lock:
-            if self._known is None or time.monotonic() - self._taken > self._ttl:
+            if self._taken is None or time.monotonic() - self._taken > self._ttl:
                 from confluent_kafka import KafkaException
                 from confluent_kafka.admin import AdminClient
 
@@ -38,7 +39,7 @@ class TopicWatch:
                 try:  # every topic: asking for one by name may auto-create it
                     self._known = frozenset(self._admin.list_topics(timeout=self._timeout).topics)
                 except KafkaException:
-                    return None  # broker unreachable: no hint rather than a wrong one
+                    self._known = None
                 self._taken = time.monotonic()
             return self._known
 
