@@ -58,6 +58,54 @@ def register_connectors(connect_url: str, *, prefix: str, overrides: dict[str, s
     return names
 
 
+def prepare_store(config: Config) -> None:
+    """Create the store's tables when missing: on Cassandra the keyspace and every table of
+    cassandra/init.cql (CREATE ... IF NOT EXISTS, so an existing keyspace is left as it is)."""
+    from fraudpipe.store import open_store
+
+    try:
+        open_store(config.store).close()
+    except FraudpipeError as exc:
+        raise ProvisioningError(f"preparing the {config.store.backend} store failed: {exc}") from exc
+
+
+def cassandra_sink_config(config: Config) -> tuple[str, dict[str, str]]:
+    """connectors/cassandra-sink.json (name, config) pointed at the configured Cassandra and registry.
+
+    The file names the keyspace `fraudpipe` in its per-table keys and in its queries; another
+    `store.keyspace` is written into both, so the sink fills the keyspace the stream job and
+    the dashboard use.
+    """
+    spec = json.loads((contracts.CONNECTORS_DIR / "cassandra-sink.json").read_text())
+    store, keyspace = config.store, config.store.keyspace
+    sink = {}
+    for key, value in spec["config"].items():
+        if key.startswith("topic.") and f".{contracts.KEYSPACE}." in key:
+            key = key.replace(f".{contracts.KEYSPACE}.", f".{keyspace}.", 1)
+            value = value.replace(f"{contracts.KEYSPACE}.", f"{keyspace}.")
+        if key.endswith(".consistencyLevel"):
+            value = store.consistency
+        sink[key] = value
+    sink.update({"contactPoints": ",".join(store.cassandra_contact_points), "port": str(store.cassandra_port),
+                 "loadBalancing.localDc": store.cassandra_local_dc,
+                 "value.converter.schema.registry.url": config.schema_registry.url})
+    return spec["name"], sink
+
+
+def register_sinks(config: Config) -> list[str]:
+    """Register the sink connectors of the configured store backend with the Connect REST API."""
+    if config.store.backend == "cassandra":
+        name, sink = cassandra_sink_config(config)
+        status, body = http_json(f"{config.connect.url}/connectors/{name}/config", method="PUT", body=sink)
+        if status not in (200, 201):
+            raise ProvisioningError(f"registering connector {name} at {config.connect.url} failed: HTTP {status} {body}")
+        return [name]
+    return register_connectors(config.connect.url, prefix="sqlite", overrides={
+        "value.converter.schema.registry.url": config.schema_registry.url,
+        "connection.url": f"jdbc:sqlite:{config.path(config.store.sqlite_path)}",
+    })
+
+
 def ensure_model(config: Config, *, log_path: Path) -> None:
     """Train a first model when none is published yet, streaming the trainer's progress."""
     if published_version(config.path(config.model.dir)) is not None:

@@ -119,6 +119,7 @@ class Stack:
         self._stopping = False
         self._prepared = False
         self._owns_state = False  # set once start() found no active run: only then is state.json ours
+        self._stream_since = 0.0  # when this run started its stream job (file mtimes are compared)
 
     # --- the components, in start order -----------------------------------------
     def components(self) -> list[Component]:
@@ -151,9 +152,20 @@ class Stack:
         ]
         return [p for p in parts if p.name not in self.skip]
 
+    def checkpoint_dir(self) -> Path:
+        """The stream job's checkpoint: the run's own on the embedded broker, else spark.checkpoint_dir,
+        kept across runs so that a restart against a lasting Kafka resumes where the last run stopped."""
+        if self.config.kafka.embedded:
+            return self.directory / "checkpoint"
+        return self.config.path(self.config.spark.checkpoint_dir)
+
     def _stream_started(self) -> bool:
-        # Spark writes the offsets log of the first micro-batch once the query runs.
-        return (self.directory / "checkpoint" / "offsets").is_dir()
+        # Spark writes an offsets log entry for each micro-batch it plans: one from this job
+        # (not left by an earlier run in a kept checkpoint) means the query runs.
+        try:
+            return any(entry.stat().st_mtime >= self._stream_since for entry in (self.checkpoint_dir() / "offsets").iterdir())
+        except FileNotFoundError:
+            return False
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -177,6 +189,8 @@ class Stack:
 
     def _start_component(self, component: Component) -> None:
         component.log_path = self.logs / f"{component.name}.log"
+        if component.name == "stream":
+            self._stream_since = time.time() - 1.0  # mtime granularity
         click.echo(f"  starting {component.name:<10}", nl=False)
         component.process = spawn(
             [sys.executable, "-m", "fraudpipe.cli", *component.args], log_path=component.log_path,
@@ -194,10 +208,11 @@ class Stack:
 
     def _prepare_pipeline(self, started: set[str]) -> None:
         """Topics, schemas, a model and the sink connectors: everything the stream and producer need."""
-        from fraudpipe.provisioning import ensure_model, register_connectors, register_schemas
+        from fraudpipe.provisioning import ensure_model, prepare_store, register_schemas, register_sinks
         from fraudpipe.broker import ensure_topics
 
         c = self.config
+        prepare_store(c)  # on Cassandra: the keyspace and tables of cassandra/init.cql when missing
         ensure_topics(c.kafka.bootstrap_servers, {
             contracts.TRANSACTIONS_TOPIC: c.kafka.partitions,
             contracts.LABELS_TOPIC: c.kafka.partitions,
@@ -208,10 +223,7 @@ class Stack:
         if "stream" in started:
             ensure_model(c, log_path=self.logs / "train.log")
         if "connect" in started:
-            register_connectors(c.connect.url, prefix="sqlite", overrides={
-                "value.converter.schema.registry.url": c.schema_registry.url,
-                "connection.url": f"jdbc:sqlite:{c.path(c.store.sqlite_path)}",
-            })
+            register_sinks(c)
         self._prepared = True
 
     def supervise(self) -> int:
@@ -295,7 +307,9 @@ def up_command(rate: float | None, detach: bool, skip: tuple[str, ...]) -> None:
     dashboard = next((c for c in stack.started if c.name == "dashboard"), None)
     if dashboard is not None:
         click.echo(f"\nOpen the dashboard: {dashboard.url}")
-    click.echo("The embedded broker keeps every record in memory; see README 'Troubleshooting'. Ctrl-C stops all.")
+    if config.kafka.embedded:
+        click.echo("The embedded broker keeps every record in memory; see README 'Troubleshooting'.")
+    click.echo("Ctrl-C stops all.")
     code = stack.supervise()
     if code == 0:
         click.echo("\nstopping (reverse order)...")
