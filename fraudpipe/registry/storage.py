@@ -10,30 +10,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from fraudpipe.errors import RegistryError
 from fraudpipe.registry.migrations import migrate
-from fraudpipe.registry.references import Reference
+from fraudpipe.registry.records import Reference, StoredVersion
 
 DB_FILE = "registry.db"
 GLOBAL = ""  # the settings key of the global scope; URL segments are never empty
 COMPATIBILITY = "compatibility"
 MODE = "mode"
-
-@dataclass(frozen=True)
-class StoredVersion:
-    """One row of a subject's history."""
-
-    subject: str
-    version: int
-    schema_id: int
-    schema: str
-    deleted: bool
-    references: tuple[Reference, ...] = ()
-
 
 class RegistryStorage:
     """The registry's tables in `<data_dir>/registry.db`."""
