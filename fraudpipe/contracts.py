@@ -37,6 +37,8 @@ LABELS_SUBJECT: Final = value_subject(LABELS_TOPIC)
 KEYSPACE: Final = "fraudpipe"
 TRANSACTIONS_TABLE: Final = "transactions"
 LABELS_TABLE: Final = "labels"
+LABELS_BY_DAY_TABLE: Final = "labels_by_day"
+LABEL_DAYS_TABLE: Final = "label_days"
 ALERTS_TABLE: Final = "alerts"
 ALERTS_BY_SENDER_TABLE: Final = "alerts_by_sender"
 METRICS_TABLE: Final = "metrics"
@@ -45,12 +47,16 @@ MODELS_TABLE: Final = "models"
 ALL_TABLES: Final = (
     TRANSACTIONS_TABLE,
     LABELS_TABLE,
+    LABELS_BY_DAY_TABLE,
+    LABEL_DAYS_TABLE,
     ALERTS_TABLE,
     ALERTS_BY_SENDER_TABLE,
     METRICS_TABLE,
     METRICS_BY_MINUTE_TABLE,
     MODELS_TABLE,
 )
+# The one partition of label_days: which day buckets of labels_by_day hold labels.
+LABEL_DAYS_PARTITION: Final = "labels"
 
 # Status symbols that count as a failed transaction in window features.
 FAILED_STATUSES: Final = frozenset({"DECLINED", "FAILED"})

@@ -29,6 +29,7 @@ from fraudpipe.store.base import (
     Store,
     bounded,
     bounded_chunk,
+    checked_labels,
     day_of,
     days_between,
 )
@@ -144,7 +145,7 @@ class SqliteStore(Store):
         self._upsert(TRANSACTIONS_TABLE, rows)
 
     def upsert_labels(self, rows: Sequence[Row]) -> None:
-        self._upsert(LABELS_TABLE, rows)
+        self._upsert(LABELS_TABLE, checked_labels(rows))
 
     def upsert_alerts(self, rows: Sequence[Row]) -> None:
         rows = [{**row, "day": row.get("day") or day_of(row["window_start"])} for row in rows]
@@ -274,7 +275,9 @@ class SqliteStore(Store):
         return found
 
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
-        return self._query(f"SELECT * FROM {LABELS_TABLE} ORDER BY labeled_at DESC LIMIT ?", [bounded(limit)])
+        # Served by the labels_newest index, in labels_by_day's clustering order; SQLite needs
+        # no day buckets for it, so labels_by_day and label_days stay empty here.
+        return self._query(f"SELECT * FROM {LABELS_TABLE} ORDER BY labeled_at DESC, transaction_id ASC LIMIT ?", [bounded(limit)])
 
     def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
         """One SELECT over the table read with fetchmany: one consistent snapshot, one chunk in memory.
