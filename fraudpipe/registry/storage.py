@@ -16,6 +16,7 @@ from typing import Iterator
 from fraudpipe.errors import RegistryError
 from fraudpipe.registry.migrations import migrate
 from fraudpipe.registry.records import Reference, StoredVersion
+from fraudpipe.sqlitedb import open_sqlite
 
 DB_FILE = "registry.db"
 GLOBAL = ""  # the settings key of the global scope; URL segments are never empty
@@ -28,13 +29,10 @@ class RegistryStorage:
     def __init__(self, data_dir: str | Path) -> None:
         self.path = Path(data_dir) / DB_FILE
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = open_sqlite(self.path, synchronous="FULL")  # a registered id must survive a power cut
         except (OSError, sqlite3.Error) as exc:
             raise RegistryError(f"cannot open registry storage {self.path}: {exc}") from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a registered id must survive a power cut
             migrate(self._db, self.path)
         except (sqlite3.Error, RegistryError) as exc:
             self._db.close()
