@@ -149,6 +149,14 @@ class Store(ABC):
     def record_model(self, row: Row) -> None:
         """One model registry row keyed by (name, version)."""
 
+    @abstractmethod
+    def record_stream_progress(self, row: Row) -> None:
+        """A streaming query's newest batch: {query, batch_id, updated_at}, keyed by query."""
+
+    @abstractmethod
+    def stream_progress(self, query: str) -> dict[str, Any] | None:
+        """The row record_stream_progress last wrote for `query`, or None."""
+
     # --- reads (bounded) -------------------------------------------------------
     @abstractmethod
     def latest_alerts(

@@ -206,6 +206,14 @@ def test_model_registry(store: Store):
     assert [m["version"] for m in store.models()] == ["20261121T130000Z", "20261121T120000Z"]
 
 
+def test_stream_progress_keeps_the_newest_batch_per_query(store: Store):
+    assert store.stream_progress("fraud_detection") is None
+    store.record_stream_progress({"query": "fraud_detection", "batch_id": 41, "updated_at": T0})
+    store.record_stream_progress({"query": "fraud_detection", "batch_id": 42, "updated_at": T0 + 2_000})
+    store.record_stream_progress({"query": "other", "batch_id": 1, "updated_at": T0})
+    assert store.stream_progress("fraud_detection") == {"query": "fraud_detection", "batch_id": 42, "updated_at": T0 + 2_000}
+
+
 def test_empty_store_reads(store: Store):
     assert store.latest_alerts(since_ms=T0, until_ms=T0 + MINUTE) == []
     assert store.totals(since_ms=T0, until_ms=T0 + MINUTE)["transactions"] == 0
