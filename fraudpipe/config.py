@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from fraudpipe.contracts import PROJECT_ROOT
+from fraudpipe.contracts import PROJECT_ROOT, TRANSACTION_SCHEMA_VERSIONS
 from fraudpipe.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.yml"
@@ -91,8 +91,9 @@ class SparkConfig:
     def __post_init__(self) -> None:
         if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
             raise ConfigError("spark.watermark_seconds, trigger_seconds and max_records_per_trigger must be >= 0")
-        if self.reader_schema_version not in (1, 2):
-            raise ConfigError(f"spark.reader_schema_version must be 1 or 2, got {self.reader_schema_version}")
+        if self.reader_schema_version not in TRANSACTION_SCHEMA_VERSIONS:
+            raise ConfigError(f"spark.reader_schema_version must be one of {TRANSACTION_SCHEMA_VERSIONS}, "
+                              f"got {self.reader_schema_version}")
 
 
 @dataclass(frozen=True)
