@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 
 import pytest
 
 from fraudpipe.broker import free_port
 from fraudpipe.health import http_json, http_ok
+from tests.fixtures.core import loopback_http
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -33,12 +33,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def base_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_http(Handler) as url:
+        yield url
 
 
 def test_http_ok(base_url: str):
