@@ -35,10 +35,12 @@ COPY . .
 RUN pip install --no-deps -e . \
  && chmod 0755 docker/register-connectors.sh
 
-# Run unprivileged. /data holds what outlives a container (models, Spark checkpoints
-# and work dirs); compose mounts named volumes there, which inherit this ownership.
+# Run unprivileged. /app stays root's and read-only to the app: everything written goes
+# to /data (models, training datasets, Spark checkpoints and work dirs) or /tmp. Compose
+# mounts named volumes on these directories, and a new volume takes the ownership of the
+# directory it is mounted on, so each must exist here (tests/unit/test_compose.py checks).
 RUN useradd --create-home --uid 10001 fraudpipe \
- && mkdir -p /data/models /data/checkpoints /data/spark-work /tmp/spark \
+ && mkdir -p /data/models /data/datasets /data/checkpoints /data/spark-work /tmp/spark \
  && chown -R fraudpipe:fraudpipe /data /tmp/spark
 USER fraudpipe
 
