@@ -26,7 +26,8 @@ WORKDIR /app
 
 # Dependencies first, in their own layer, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+# The production stack stores in Cassandra: the [cassandra] extra is part of the image.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['cassandra']))" \
       > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt

@@ -363,3 +363,15 @@ def test_what_a_service_writes_lands_in_a_volume_the_app_user_owns(name: str) ->
             "set it to a path under /data in x-fraudpipe-env")
         assert any(PurePosixPath(path).is_relative_to(t) for t in targets), (
             f"{name}: {key} = {path} is in no volume of the service ({', '.join(targets) or 'none'}): lost on restart")
+
+
+def test_the_image_installs_the_driver_of_the_configured_store() -> None:
+    # the Dockerfile's own requirements step, run here: what it would pip install
+    text = re.sub(r"\\\n\s*", " ", (PROJECT_ROOT / "docker" / "app.Dockerfile").read_text())
+    match = re.search(r"RUN (python -c \"[^\"]*tomllib[^\"]*\")", text)
+    assert match, "docker/app.Dockerfile: no requirements step read from pyproject.toml"
+    listed = subprocess.run(shlex.split(match.group(1)), cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            check=True, timeout=30).stdout.split()
+    names = {re.split(r"[<>=~!\[ ;]", line, maxsplit=1)[0].lower() for line in listed}
+    if any(service_config(name).store.backend == "cassandra" for name in APP_SERVICES):
+        assert "cassandra-driver" in names, "the stack stores in Cassandra: install the [cassandra] extra in the image"
