@@ -68,6 +68,9 @@ class StoreConfig:
             raise ConfigError(f"store.backend must be 'sqlite' or 'cassandra', got {self.backend!r}")
 
 
+KAFKA_SOURCES = ("python", "jvm")
+
+
 @dataclass(frozen=True)
 class SparkConfig:
     master: str = "local[2]"
@@ -82,12 +85,20 @@ class SparkConfig:
     watermark_seconds: int = 10
     max_records_per_trigger: int = 200000
     reader_schema_version: int = 1  # the transaction schema version the job reads as (2 adds device_id)
+    # python: the jar-free Python data source (spark_apps/kafka_source.py); jvm: Spark's
+    # spark-sql-kafka-0-10 source with spark-avro's from_avro (spark_apps/jvm_source.py)
+    kafka_source: str = "python"
+    # jvm only: a directory with the spark-sql-kafka-0-10 and spark-avro jars (at the pyspark
+    # version) and their dependencies; "" = spark.jars.packages, resolved from Maven Central
+    kafka_jars_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
             raise ConfigError("spark.watermark_seconds, trigger_seconds and max_records_per_trigger must be >= 0")
         if self.reader_schema_version not in (1, 2):
             raise ConfigError(f"spark.reader_schema_version must be 1 or 2, got {self.reader_schema_version}")
+        if self.kafka_source not in KAFKA_SOURCES:
+            raise ConfigError(f"spark.kafka_source must be one of {', '.join(KAFKA_SOURCES)}, got {self.kafka_source!r}")
 
 
 @dataclass(frozen=True)

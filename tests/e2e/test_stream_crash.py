@@ -34,7 +34,9 @@ def job_env(config) -> dict[str, str]:
             "FRAUDPIPE_SPARK__CHECKPOINT_DIR": config.spark.checkpoint_dir,
             "FRAUDPIPE_SPARK__TRIGGER_SECONDS": str(config.spark.trigger_seconds),
             "FRAUDPIPE_SPARK__WATERMARK_SECONDS": str(config.spark.watermark_seconds),
-            "FRAUDPIPE_SPARK__MAX_RECORDS_PER_TRIGGER": str(config.spark.max_records_per_trigger)}
+            "FRAUDPIPE_SPARK__MAX_RECORDS_PER_TRIGGER": str(config.spark.max_records_per_trigger),
+            "FRAUDPIPE_SPARK__KAFKA_SOURCE": config.spark.kafka_source,
+            **({"FRAUDPIPE_SPARK__KAFKA_JARS_DIR": config.spark.kafka_jars_dir} if config.spark.kafka_jars_dir else {})}
 
 
 def start_job(config, topic: str, log: Path) -> subprocess.Popen:
