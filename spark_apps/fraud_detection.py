@@ -175,7 +175,10 @@ def start_jvm_query(spark: Any, config: Config, *, topic: str, checkpoint: str, 
     def start(schemas: jvm_source.WriterSchemas) -> Any:
         transactions = jvm_source.extract_transactions(spark, config, topic=topic, checkpoint=checkpoint, schemas=schemas)
         windows = transform_windows(transactions, watermark_seconds=config.spark.watermark_seconds)
-        return load_alerts(windows, config, checkpoint=checkpoint, writer=forwarder, trigger_seconds=trigger_seconds)
+        forwarder.query = None
+        query = load_alerts(windows, config, checkpoint=checkpoint, writer=forwarder, trigger_seconds=trigger_seconds)
+        forwarder.query = query
+        return query
 
     def replan(schemas: jvm_source.WriterSchemas, new_id: int) -> jvm_source.WriterSchemas:
         return jvm_source.plan_writer_schemas(registry, reader_version, topic=topic, previous=schemas,

@@ -188,7 +188,8 @@ def extract_transactions(spark: Any, config: Config, *, topic: str, checkpoint: 
     raw = reader.load()
 
     value = F.col("value")
-    framed = (F.length(value) >= 5) & (F.substring(value, 1, 1) == F.unhex(F.lit("00")))
+    # a null value (a tombstone) is no frame either
+    framed = F.coalesce((F.length(value) >= 5) & (F.substring(value, 1, 1) == F.unhex(F.lit("00"))), F.lit(False))
     schema_id = F.when(framed, F.conv(F.hex(F.substring(value, 2, 4)), 16, 10).cast("long"))
     known = sorted(schemas.known())
     planned = F.when(framed & ~schema_id.isin(known) if known else framed,
@@ -209,14 +210,27 @@ def extract_transactions(spark: Any, config: Config, *, topic: str, checkpoint: 
     reason = (F.when(~F.col("_framed"), F.lit(REASON_NOT_FRAMED))
               .when(F.col("_schema_id").isin(sorted(schemas.undecodable) or [-1]),
                     F.format_string(REASON_NOT_TRANSACTION.replace("{id}", "%d"), F.col("_schema_id")))
-              .when(F.col("_record").isNull(), F.format_string(REASON_CORRUPT.replace("{id}", "%d"),
-                                                              F.col("_schema_id"))))
+              .when(corrupt(spark_config.reader_schema_version), F.format_string(REASON_CORRUPT.replace("{id}", "%d"),
+                                                                                  F.col("_schema_id"))))
     with_reason = decoded_df.withColumn("_dlq_reason", reason).observe(
         DLQ_OBSERVATION,
         F.collect_list(F.when(F.col("_dlq_reason").isNotNull(),
                               F.struct("partition", "offset", "_dlq_reason"))).alias("records"))
     with_watermark = with_reason.crossJoin(F.broadcast(watermark_side(spark, checkpoint)))
     return carriers(with_watermark, spark_config.reader_schema_version, INPUT_COLUMNS)
+
+
+def corrupt(reader_version: int) -> Any:
+    """A record from_avro could not decode. PERMISSIVE mode yields a record whose fields are all
+    null for a corrupt body (not a null record), so a required field being null is the sign."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    required = [f["name"] for f in contracts.transaction_schema(reader_version)["fields"]
+                if not (isinstance(f["type"], list) and "null" in f["type"])]
+    return reduce(lambda a, b: a | b, [F.col(f"_record.{name}").isNull() for name in required],
+                  F.col("_record").isNull())
 
 
 def _reader_struct(reader_version: int) -> str:
@@ -251,12 +265,16 @@ def carriers(frame: Any, reader_version: int, columns: tuple[str, ...]) -> Any:
     return frame.select(*out)
 
 
-def observed_dead_letters(batch: Any) -> list[tuple[int, int, str]]:
-    """(partition, offset, reason) of the undecodable records of a micro-batch that has run."""
-    metrics = batch._jdf.queryExecution().observedMetrics()
+def observed_dead_letters(query: Any) -> list[tuple[int, int, str]]:
+    """(partition, offset, reason) of the undecodable records of the micro-batch `query` has just run.
+
+    The metrics live on the stream's IncrementalExecution: the DataFrame foreachBatch gets
+    is a LogicalRDD over that execution's RDD, so running it fills them, but its own
+    queryExecution has none.
+    """
+    metrics = query._jsq.streamingQuery().lastExecution().observedMetrics()
     if not metrics.contains(DLQ_OBSERVATION):
         return []
-    row = metrics.apply(DLQ_OBSERVATION)
-    records = row.getList(0)
+    records = metrics.apply(DLQ_OBSERVATION).getList(0)
     return [(int(records.get(i).getInt(0)), int(records.get(i).getLong(1)), str(records.get(i).getString(2)))
             for i in range(records.size())]

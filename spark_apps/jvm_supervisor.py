@@ -34,13 +34,21 @@ class DeadLetterForwarder:
         self.writer = writer
         self._bootstrap, self._topic, self._dlq_topic = bootstrap_servers, topic, dlq_topic
         self.forwarded = 0
+        self.query: Any = None  # the running StreamingQuery, set right after it starts
 
     def __getattr__(self, name: str) -> Any:  # the wrapped writer's state (timings, last_model_version ...)
+        if name == "writer":
+            raise AttributeError(name)
         return getattr(self.writer, name)
 
     def __call__(self, batch: Any, batch_id: int) -> None:
-        self.writer(batch, batch_id)
-        dead = jvm_source.observed_dead_letters(batch)
+        self.writer(batch, batch_id)  # runs the micro-batch, which fills the observed metrics
+        deadline = time.monotonic() + 30
+        while self.query is None and time.monotonic() < deadline:  # the first batch can beat start()'s return
+            time.sleep(0.05)
+        if self.query is None:
+            raise StreamError("the DLQ forwarder was never given its query")
+        dead = jvm_source.observed_dead_letters(self.query)
         if dead:
             self.forward(dead)
 
