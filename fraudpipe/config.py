@@ -85,8 +85,8 @@ class SparkConfig:
     watermark_seconds: int = 10
     max_records_per_trigger: int = 200000
     reader_schema_version: int = 1  # the transaction schema version the job reads as (2 adds device_id)
-    # python: the jar-free Python data source (spark_apps/kafka_source.py); jvm: Spark's
-    # spark-sql-kafka-0-10 source with spark-avro's from_avro (spark_apps/jvm_source.py)
+    # python: the jar-free Python data source (spark_apps/stream/kafka_source.py); jvm: Spark's
+    # spark-sql-kafka-0-10 source with spark-avro's from_avro (spark_apps/stream/jvm_source.py)
     kafka_source: str = "python"
     # jvm only: a directory with the spark-sql-kafka-0-10 and spark-avro jars (at the pyspark
     # version) and their dependencies; "" = spark.jars.packages, resolved from Maven Central

@@ -45,7 +45,7 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe", extra_jav
 
     `extra_java_options` are added to `config.driver_java_options` (training adds
     `train_java_options`). `kafka_jars` adds Spark's Kafka source and spark-avro when
-    `config.kafka_source` is jvm (spark_apps/jvm_source.py). Like the driver memory, JVM
+    `config.kafka_source` is jvm (spark_apps/stream/jvm_source.py). Like the driver memory, JVM
     flags and jars only count when this call starts the JVM.
     """
     java_version()
@@ -84,7 +84,7 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe", extra_jav
     )
     if kafka_jars:
         from fraudpipe.config import project_path
-        from spark_apps.jvm_source import session_options
+        from spark_apps.stream.jvm_source import session_options
 
         for key, value in session_options(config, resolve=project_path).items():
             builder = builder.config(key, value)

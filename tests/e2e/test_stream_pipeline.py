@@ -10,7 +10,7 @@ import pytest
 
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
-from spark_apps.fraud_detection import BatchWriter, start_query
+from spark_apps.stream.job import BatchWriter, start_query
 from tests.fixtures.stream import (
     expected_outputs,
     offsets_log,

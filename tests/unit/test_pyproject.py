@@ -8,7 +8,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from fraudpipe.contracts import PROJECT_ROOT
-from spark_apps.kafka_source import MIN_PYSPARK
+from spark_apps.stream.kafka_source import MIN_PYSPARK
 
 PROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
 EXTRA_IN_MESSAGE = re.compile(r"pip install '?fraudpipe\[(\w+)\]")
@@ -28,7 +28,7 @@ def test_pyspark_floor_has_the_streaming_api_the_kafka_source_uses() -> None:
     pyspark = requirement("pyspark", PROJECT["dependencies"])
     assert pyspark is not None
     assert lowest_allowed(pyspark) >= Version(".".join(map(str, MIN_PYSPARK))), (
-        f"pyproject allows {pyspark}, but spark_apps/kafka_source.py needs pyspark >= {MIN_PYSPARK}")
+        f"pyproject allows {pyspark}, but spark_apps/stream/kafka_source.py needs pyspark >= {MIN_PYSPARK}")
 
 
 def test_every_extra_an_error_message_names_exists() -> None:

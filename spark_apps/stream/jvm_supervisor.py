@@ -18,8 +18,8 @@ import time
 from typing import Any, Callable
 
 from fraudpipe.errors import StreamError
-from spark_apps import jvm_source
-from spark_apps import stream_decode as sd
+from spark_apps.stream import jvm_source
+from spark_apps.stream import decode as sd
 
 log = logging.getLogger("fraudpipe.stream")
 

@@ -1,6 +1,6 @@
 """Spark's own Kafka source (spark-sql-kafka-0-10) with Confluent Avro decoded on the JVM (spark.kafka_source: jvm).
 
-Rows leave this module exactly as the Python source's do (spark_apps/kafka_source.py):
+Rows leave this module exactly as the Python source's do (spark_apps/stream/kafka_source.py):
 the reader schema's projected columns plus `record_kind`, with late and undecodable
 records turned into carrier rows, so the windows, scoring and metrics downstream are the
 same code for both sources. What differs is where the work happens:
@@ -12,7 +12,7 @@ same code for both sources. What differs is where the work happens:
   planned, each resolved to the reader schema (option avroSchema). PERMISSIVE mode turns a
   corrupt body into a null record: a DLQ row.
 - A writer schema id the plan does not know stops the query with UnknownWriterSchema; the
-  supervisor (spark_apps/jvm_supervisor.py) looks the id up in the registry and re-plans,
+  supervisor (spark_apps/stream/jvm_supervisor.py) looks the id up in the registry and re-plans,
   and Spark replays the failed batch from the checkpoint: a v1 -> v2 change mid-stream
   costs one restart and loses nothing.
 - Late records: the batch's watermark comes from Spark's offsets log (the newest entry is
@@ -32,7 +32,7 @@ from typing import Any, Final, Mapping
 from fraudpipe import contracts
 from fraudpipe.config import Config, SparkConfig
 from fraudpipe.errors import StreamError
-from spark_apps import stream_decode as sd
+from spark_apps.stream import decode as sd
 
 SPARK_KAFKA: Final = "org.apache.spark:spark-sql-kafka-0-10_2.13"
 SPARK_AVRO: Final = "org.apache.spark:spark-avro_2.13"
@@ -240,7 +240,7 @@ def _reader_struct(reader_version: int) -> str:
 
 
 def carriers(frame: Any, reader_version: int, columns: tuple[str, ...]) -> Any:
-    """Decoded rows -> the source's rows: late and DLQ records become carriers, as stream_decode defines them."""
+    """Decoded rows -> the source's rows: late and DLQ records become carriers, as stream/decode.py defines them."""
     from pyspark.sql import functions as F
 
     wm = F.col("_batch_watermark_ms")

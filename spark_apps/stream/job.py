@@ -1,14 +1,14 @@
 """The streaming detection job: Kafka -> 1-minute sender windows -> KMeans scoring -> alerts and metrics.
 
 extract_* reads the transactions topic through the jar-free Python Kafka source, or Spark's
-own (spark.kafka_source: jvm, spark_apps/jvm_source.py);
+own (spark.kafka_source: jvm, spark_apps/stream/jvm_source.py);
 transform_* bounds state with the watermark and builds the shared window features with
 a stateful streaming aggregation (append mode: a window is emitted once, when the
 watermark closes it); load_* scores each micro-batch's closed windows with the newest
 published model (re-read every batch: hot reload without a restart) and upserts alerts
 and per-(minute, batch) metrics, so a replayed batch overwrites instead of doubling.
 
-Run as `fraudpipe stream` or `spark-submit spark_apps/fraud_detection.py`.
+Run as `fraudpipe stream` or `spark-submit spark_apps/stream/job.py`.
 """
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file by spark-submit: make the project importable
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import click
 
 from fraudpipe import contracts
 from fraudpipe.config import Config, load_config
 from fraudpipe.errors import ModelError, StreamError
-from spark_apps import stream_decode as sd
+from spark_apps.stream import decode as sd
 
 log = logging.getLogger("fraudpipe.stream")
 
@@ -40,7 +40,7 @@ def extract_transactions(spark: Any, config: Config, *, topic: str = contracts.T
                          checkpoint: str | None = None) -> Any:
     """The transactions topic as a streaming DataFrame (decoded rows plus carrier rows)."""
     from spark_apps.features import INPUT_COLUMNS
-    from spark_apps.kafka_source import SOURCE_NAME, KafkaTransactionsSource
+    from spark_apps.stream.kafka_source import SOURCE_NAME, KafkaTransactionsSource
 
     spark.dataSource.register(KafkaTransactionsSource)
     return (
@@ -116,7 +116,7 @@ class BatchWriter:
         return model
 
     def __call__(self, batch: Any, batch_id: int) -> None:
-        from spark_apps.stream_outputs import build_outputs
+        from spark_apps.stream.outputs import build_outputs
 
         started = time.perf_counter()
         windows = batch.toPandas()  # closed windows only: small next to the input
@@ -165,8 +165,8 @@ def start_query(spark: Any, config: Config, *, topic: str = contracts.TRANSACTIO
 def start_jvm_query(spark: Any, config: Config, *, topic: str, checkpoint: str, writer: BatchWriter | None = None,
                     trigger_seconds: float | None = None) -> Any:
     """The same query on Spark's Kafka source: supervised (re-planned on a new writer schema id), with the DLQ."""
-    from spark_apps import jvm_source
-    from spark_apps.jvm_supervisor import DeadLetterForwarder, SupervisedQuery
+    from spark_apps.stream import jvm_source
+    from spark_apps.stream.jvm_supervisor import DeadLetterForwarder, SupervisedQuery
 
     forwarder = DeadLetterForwarder(writer or BatchWriter(config), bootstrap_servers=config.kafka.bootstrap_servers,
                                     topic=topic, dlq_topic=contracts.STREAM_DLQ_TOPIC)
@@ -222,7 +222,7 @@ def with_store_path(config: Config, sqlite_path: str) -> Config:
     return replace(config, store=replace(config.store, sqlite_path=sqlite_path))
 
 
-if __name__ == "__main__":  # spark-submit spark_apps/fraud_detection.py [--topic ...]
+if __name__ == "__main__":  # spark-submit spark_apps/stream/job.py [--topic ...]
     from fraudpipe.cli import main as cli_main
 
     sys.exit(cli_main(["stream", *sys.argv[1:]]))
