@@ -36,6 +36,11 @@ COPY . .
 RUN pip install --no-deps -e . \
  && chmod 0755 docker/register-connectors.sh
 
+# spark.kafka_source=jvm: spark-sql-kafka-0-10 and spark-avro at the installed pyspark
+# version, with the dependencies Spark does not ship, resolved once by Spark's own Ivy from
+# Maven Central, so no container downloads anything at run time.
+RUN python -m spark_apps.stream.jvm_source /opt/spark-jars
+
 # Run unprivileged. /app stays root's and read-only to the app: everything written goes
 # to /data (models, training datasets, Spark checkpoints and work dirs) or /tmp. Compose
 # mounts named volumes on these directories, and a new volume takes the ownership of the

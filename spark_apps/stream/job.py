@@ -38,9 +38,21 @@ QUERY_NAME = "fraud_detection"
 # --- extract ---------------------------------------------------------------------------
 def extract_transactions(spark: Any, config: Config, *, topic: str = contracts.TRANSACTIONS_TOPIC,
                          checkpoint: str | None = None) -> Any:
-    """The transactions topic as a streaming DataFrame (decoded rows plus carrier rows)."""
+    """The transactions topic as a streaming DataFrame (decoded rows plus carrier rows).
+
+    With spark.kafka_source=jvm the decoder is planned for the writer schemas registered now
+    (start_query supervises the query so that a later one re-plans it).
+    """
     from spark_apps.features import INPUT_COLUMNS
     from spark_apps.stream.kafka_source import SOURCE_NAME, KafkaTransactionsSource
+
+    if config.spark.kafka_source == "jvm":
+        from spark_apps.stream import jvm_source
+
+        schemas = jvm_source.plan_writer_schemas(config.schema_registry.url, config.spark.reader_schema_version,
+                                                 topic=topic)
+        return jvm_source.extract_transactions(spark, config, topic=topic, schemas=schemas,
+                                               checkpoint=checkpoint or str(config.path(config.spark.checkpoint_dir)))
 
     spark.dataSource.register(KafkaTransactionsSource)
     return (

@@ -61,13 +61,19 @@ def _artifact(jar: Path) -> str:
     return "-".join(parts)
 
 
+def _shipped_artifacts() -> set[str]:
+    import pyspark
+
+    return {_artifact(j) for j in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+
+
 def jar_files(directory: Path) -> list[Path]:
     """The jars of `directory` that Spark does not ship itself (pyspark/jars has its own hadoop, scala ...)."""
     import pyspark
 
     if not directory.is_dir():
         raise StreamError(f"spark.kafka_jars_dir {directory} is not a directory (realstack/ fetches the jars)")
-    shipped = {_artifact(j) for j in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    shipped = _shipped_artifacts()
     jars = sorted(j for j in directory.glob("*.jar") if _artifact(j) not in shipped)
     for coordinate in packages(pyspark.__version__):
         artifact, version = coordinate.split(":")[1:]
@@ -278,3 +284,35 @@ def observed_dead_letters(query: Any) -> list[tuple[int, int, str]]:
     records = metrics.apply(DLQ_OBSERVATION).getList(0)
     return [(int(records.get(i).getInt(0)), int(records.get(i).getLong(1)), str(records.get(i).getString(2)))
             for i in range(records.size())]
+
+
+# --- the image's jars ----------------------------------------------------------------------
+def fetch_jars(directory: Path) -> list[Path]:
+    """Resolve packages() with Spark's own Ivy (from Maven Central) into `directory`: what jar_files keeps.
+
+    Run once at image build (docker/app.Dockerfile), so a container downloads nothing at run time.
+    """
+    import shutil
+    import tempfile
+
+    from pyspark.sql import SparkSession
+
+    with tempfile.TemporaryDirectory() as ivy:
+        session = (SparkSession.builder.master("local[1]").appName("fraudpipe-fetch-jars")
+                   .config("spark.jars.packages", ",".join(packages()))
+                   .config("spark.jars.ivy", ivy).config("spark.ui.enabled", "false").getOrCreate())
+        session.stop()
+        directory.mkdir(parents=True, exist_ok=True)
+        shipped = _shipped_artifacts()
+        for jar in (Path(ivy) / "jars").glob("*.jar"):  # Ivy names them <organisation>_<artifact>-<version>.jar
+            target = directory / jar.name.split("_", 1)[-1]
+            if _artifact(target) not in shipped:  # only what pyspark/jars lacks: `--jars DIR/*.jar` takes them all
+                shutil.copy2(jar, target)
+    return jar_files(directory)
+
+
+if __name__ == "__main__":  # python -m spark_apps.stream.jvm_source DIR
+    import sys
+
+    for jar in fetch_jars(Path(sys.argv[1])):
+        print(jar)

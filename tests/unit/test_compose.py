@@ -375,3 +375,16 @@ def test_the_image_installs_the_driver_of_the_configured_store() -> None:
     names = {re.split(r"[<>=~!\[ ;]", line, maxsplit=1)[0].lower() for line in listed}
     if any(service_config(name).store.backend == "cassandra" for name in APP_SERVICES):
         assert "cassandra-driver" in names, "the stack stores in Cassandra: install the [cassandra] extra in the image"
+
+
+def test_the_stream_runs_spark_kafka_source_with_the_image_jars() -> None:
+    spark = service_config("stream").spark
+    assert spark.kafka_source == "jvm", "the production stream uses Spark's own Kafka source"
+    args = command_lines(SERVICES["stream"])
+    # the driver JVM starts before Python reads config.yml: the jars must be on the command line
+    assert option(args, "--jars") == f"{spark.kafka_jars_dir.rstrip('/')}/*.jar"
+    dockerfile = (PROJECT_ROOT / "docker" / "app.Dockerfile").read_text()
+    fetch = re.search(r"^RUN python -m spark_apps\.stream\.jvm_source (\S+)$", dockerfile, re.M)
+    assert fetch, "docker/app.Dockerfile must fetch the Kafka source's jars at build time"
+    assert fetch.group(1).rstrip("/") == spark.kafka_jars_dir.rstrip("/")
+    assert (PROJECT_ROOT / "spark_apps" / "stream" / "jvm_source.py").is_file()
