@@ -325,6 +325,7 @@ def main() -> None:
     args = parser.parse_args()
     from benchmarks.stream.report import print_ladders, print_throughput
     from spark_apps.session import build_session
+    from spark_apps.stream.job import stream_spark_config
     from workloads.stream import publish_transactions
 
     sources = [s for s in args.sources.split(",") if s]
@@ -339,7 +340,8 @@ def main() -> None:
             RegistryServer(free_port(), Path(tmp) / "registry") as registry:
         work = Path(tmp)
         ensure_topics(broker.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
-        spark = build_session(base.spark, app_name="bench-stream", kafka_jars="jvm" in sources)
+        spark = build_session(stream_spark_config(base.spark), app_name="bench-stream",
+                              extra_java_options=base.spark.stream_java_options, kafka_jars="jvm" in sources)
         print(f"load average {os.getloadavg()[0]:.2f} at start on {os.cpu_count()} cores; sources {', '.join(sources)}")
         if args.count > 0:  # --count 0: freshness only
             ensure_topics(broker.bootstrap_servers, {"bench-tp": base.kafka.partitions})
