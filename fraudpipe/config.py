@@ -69,6 +69,9 @@ class StoreConfig:
             raise ConfigError(f"store.backend must be 'sqlite' or 'cassandra', got {self.backend!r}")
 
 
+KAFKA_SOURCES = ("python", "jvm")
+
+
 @dataclass(frozen=True)
 class SparkConfig:
     master: str = "local[2]"
@@ -87,6 +90,12 @@ class SparkConfig:
     watermark_seconds: int = 10
     max_records_per_trigger: int = 200000
     reader_schema_version: int = 1  # the transaction schema version the job reads as (2 adds device_id)
+    # python: the jar-free Python data source (spark_apps/stream/kafka_source.py); jvm: Spark's
+    # spark-sql-kafka-0-10 source with spark-avro's from_avro (spark_apps/stream/jvm_source.py)
+    kafka_source: str = "python"
+    # jvm only: a directory with the spark-sql-kafka-0-10 and spark-avro jars (at the pyspark
+    # version) and their dependencies; "" = spark.jars.packages, resolved from Maven Central
+    kafka_jars_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
@@ -94,6 +103,8 @@ class SparkConfig:
         if self.reader_schema_version not in TRANSACTION_SCHEMA_VERSIONS:
             raise ConfigError(f"spark.reader_schema_version must be one of {TRANSACTION_SCHEMA_VERSIONS}, "
                               f"got {self.reader_schema_version}")
+        if self.kafka_source not in KAFKA_SOURCES:
+            raise ConfigError(f"spark.kafka_source must be one of {', '.join(KAFKA_SOURCES)}, got {self.kafka_source!r}")
 
 
 @dataclass(frozen=True)

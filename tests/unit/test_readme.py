@@ -126,7 +126,8 @@ def test_files_named_by_commands_exist():
 
 
 def test_programs_exist():
-    allowed_missing = {"docker"}  # the compose workflow needs a Docker engine, documented as such
+    # the compose workflow needs a Docker engine, documented as such; cd is a shell builtin
+    allowed_missing = {"docker", "cd"}
     for command in readme_commands():
         program = command[0]
         if program.startswith("./") or program.startswith("$") or program in allowed_missing:
