@@ -3,6 +3,7 @@ pytest_plugins = [
     "tests.fixtures.core",
     "tests.fixtures.connect",
     "tests.fixtures.dashboard",
+    "tests.fixtures.producer",
     "tests.fixtures.registry",
     "tests.fixtures.spark",
     "tests.fixtures.stream",
