@@ -221,3 +221,12 @@ def _frame(values: np.ndarray, pair_start: np.ndarray, index: pd.Index) -> pd.Da
     frame = pd.DataFrame(values, columns=list(CONTEXT_FEATURES), index=index)
     frame[PAIR_START] = pair_start
     return frame
+
+
+def receiver_arrays(column: "pd.Series | list") -> tuple[np.ndarray, np.ndarray]:
+    """(flat hashes, offsets) from a column of per-window receiver hash lists (Spark: array<int>)."""
+    lists = [np.asarray(v if v is not None else (), dtype=np.int32) for v in column]
+    lengths = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    flat = np.concatenate(lists) if lists else np.empty(0, dtype=np.int32)
+    return flat.astype(np.int32, copy=False), offsets
