@@ -18,9 +18,11 @@ if TYPE_CHECKING:  # pandas is imported where windows are scored: `fraudpipe up`
     import pandas as pd
 
 from fraudpipe.errors import ModelError
+from spark_apps.explanations import explain_rows
 
 METADATA_FILE = "metadata.json"
-EXPLAIN_TOP = 3  # features listed per explanation; more is noise for an analyst
+# A model without score_threshold flags a window nearer a fraud centroid than every normal one.
+DEFAULT_THRESHOLD = 0.5
 SCORE_COLUMNS = ("is_fraud", "score", "cluster", "explanation", "model_version")
 
 
@@ -36,16 +38,20 @@ class ModelMetadata:
     scaler_std: tuple[float, ...]
     centroids: tuple[tuple[float, ...], ...]
     fraud_clusters: tuple[int, ...]
-    # A window farther than this (scaled space) from every normal centroid is flagged too.
+    # A window farther than this (scaled space) from every normal centroid is flagged too:
+    # its score is raised to at least the threshold (score_matrix), so it is flagged by its score.
     outlier_distance: float | None = None
-    # When set, a window is fraud when its score (relative closeness to the fraud centroids)
-    # exceeds this, chosen on labelled train windows; None = nearest centroid is a fraud one.
+    # A window is fraud when its score (relative closeness to the fraud centroids) is at or
+    # above this, chosen on labelled train windows; None = DEFAULT_THRESHOLD.
     score_threshold: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     data_range: Mapping[str, Any] = field(default_factory=dict)
     cluster_fraud_share: tuple[float | None, ...] = ()
     cluster_sizes: tuple[int, ...] = ()
+    # Quantiles of each feature over the normal training windows and the amounts' currency
+    # (spark_apps.explanations.population_profile); {} for models trained before it existed.
+    population_profile: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.feature_names)
@@ -59,6 +65,11 @@ class ModelMetadata:
         unknown = set(self.log_features) - set(self.feature_names)
         if unknown:
             raise ModelError(f"model {self.version}: log features {sorted(unknown)} are not features")
+
+    @property
+    def threshold(self) -> float:
+        """The score at or above which a window is flagged: is_fraud == (score >= threshold), always."""
+        return DEFAULT_THRESHOLD if self.score_threshold is None else self.score_threshold
 
     @property
     def normal_clusters(self) -> tuple[int, ...]:
@@ -86,6 +97,7 @@ class ModelMetadata:
                 data_range=dict(data.get("data_range", {})),
                 cluster_fraud_share=tuple(data.get("cluster_fraud_share", ())),
                 cluster_sizes=tuple(int(v) for v in data.get("cluster_sizes", ())),
+                population_profile=dict(data.get("population_profile") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model metadata is incomplete or malformed: {exc!r}") from exc
@@ -166,10 +178,13 @@ def nearest(scaled: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.ndarray]:
-    """Cluster, is_fraud, score and the nearest normal centroid for raw feature rows.
+    """Cluster, is_fraud, score and the nearest normal and fraud centroids for raw feature rows.
 
     score = d_normal / (d_normal + d_fraud), the relative closeness to fraud: above 0.5
-    exactly when a fraud centroid is nearer than every normal one.
+    exactly when a fraud centroid is nearer than every normal one. A window farther than
+    outlier_distance from every normal centroid scores at least the threshold, rising toward
+    1 with the distance. is_fraud is exactly score >= model.threshold, so every alert's score
+    is at or above the threshold of the model that produced it.
     """
     scaled = transform(features, model)
     centroids = np.asarray(model.centroids, dtype=float)
@@ -189,43 +204,23 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
         score = np.where(denominator > 0, d_normal / np.where(denominator > 0, denominator, 1.0), 0.0)
     else:
         cluster = nearest_normal
+        nearest_fraud = np.full(len(scaled), -1, dtype=np.int64)
         score = np.zeros(len(scaled))
-    if model.score_threshold is not None and model.fraud_clusters:
-        is_fraud = score > model.score_threshold
-    else:
-        is_fraud = np.isin(cluster, model.fraud_clusters)
-    if model.outlier_distance is not None:
-        is_fraud |= d_normal > model.outlier_distance
+    threshold = model.threshold
+    if model.outlier_distance:
+        # threshold at outlier_distance, toward 1 far out: flagged by the score itself, as every alert is
+        beyond = d_normal > model.outlier_distance
+        outlier = threshold + (1.0 - threshold) * (1.0 - model.outlier_distance / np.where(beyond, d_normal, 1.0))
+        score = np.where(beyond, np.maximum(score, outlier), score)
     return {
         "scaled": scaled,
         "cluster": cluster,
-        "is_fraud": is_fraud,
+        "is_fraud": score >= threshold,
         "score": score,
         "distance": d_normal,
         "nearest_normal": nearest_normal,
+        "nearest_fraud": nearest_fraud,
     }
-
-
-def explain(raw: Sequence[float], scaled: Sequence[float], normal_cluster: int, model: ModelMetadata) -> list[dict[str, Any]]:
-    """The EXPLAIN_TOP features that deviate most from the normal centroid, in their own units."""
-    centroid = np.asarray(model.centroids[normal_cluster], dtype=float)
-    deviation = np.abs(np.asarray(scaled, dtype=float) - centroid)
-    normal_raw = untransform(centroid, model)[0]
-    order = np.argsort(-deviation, kind="stable")[:EXPLAIN_TOP]
-    return [
-        {
-            "feature": model.feature_names[i],
-            "value": _plain(raw[i]),
-            "normal": round(float(normal_raw[i]), 2),
-            "deviation": round(float(deviation[i]), 2),
-        }
-        for i in order
-    ]
-
-
-def _plain(value: Any) -> Any:
-    number = float(value)
-    return int(number) if number.is_integer() else round(number, 4)
 
 
 def score_windows(pdf: "pd.DataFrame", model: ModelMetadata) -> "pd.DataFrame":
@@ -245,9 +240,6 @@ def score_windows(pdf: "pd.DataFrame", model: ModelMetadata) -> "pd.DataFrame":
     out["is_fraud"] = result["is_fraud"].astype(bool)
     out["score"] = result["score"].astype(float)
     out["cluster"] = result["cluster"].astype("int32")
-    out["explanation"] = [
-        json.dumps(explain(raw[i], result["scaled"][i], int(result["nearest_normal"][i]), model))
-        for i in range(len(out))
-    ]
+    out["explanation"] = explain_rows(out, result, range(len(out)), model)
     out["model_version"] = model.version
     return out

@@ -29,6 +29,7 @@ import pandas as pd
 
 from fraudpipe.config import Config, ModelConfig, load_config
 from fraudpipe.errors import ModelError
+from spark_apps.explanations import currency_of, with_population_profile
 from spark_apps.features import window_features
 from spark_apps.training.evaluation import (
     ClusterChoice,
@@ -185,6 +186,8 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
               "centroid_distance": list(choice.centroid_distance)}
     metrics = {key: report[key] for key in ("silhouette", "window", "transaction", "per_pattern")}
     metadata = ModelMetadata(**{**metadata.__dict__, "params": params, "metrics": metrics, "data_range": data_range})
+    # what the alerts' reasons compare against: the normal train windows (all of them when unlabelled)
+    metadata = with_population_profile(metadata, features[is_train & ~fraud], currency=currency_of(transactions))
     return TrainingRun(fitted.pipeline_model, metadata, report, test_pdf, choice)
 
 

@@ -71,7 +71,7 @@ def test_outputs_flag_card_testing_with_explanation_and_count_every_record(windo
     explanation = json.loads(alert["explanation"])
     assert {e["feature"] for e in explanation} >= {"small_amount_count"}
     small = next(e for e in explanation if e["feature"] == "small_amount_count")
-    assert small["value"] == 12 and small["normal"] == 0  # in the feature's own units
+    assert small["value"] == 12 and small["text"].startswith("12 charges under $5.00")  # in user units
     assert alert["latency_ms"] == now - alert["window_end"]
     totals = {k: sum(r[k] for r in outputs.metrics) for k in ("transactions", "windows", "flagged_windows",
                                                              "flagged_transactions", "late_records", "dlq_records")}
