@@ -157,7 +157,10 @@ def _format_share(share: float) -> str:
     return f"{text}%"
 
 
-def format_value(unit: str, value: float, currency: str | None) -> str:
+def format_value(unit: str, value: float, currency: str | None, *, typical: bool = False) -> str:
+    """`value` in user units; a count is whole unless it is a `typical` (an average over the sender's minutes)."""
+    if unit == "count" and not typical:
+        return f"{round(float(value)):,}"
     if unit == "money":
         return format_money(value, currency)
     if unit == "share":
@@ -286,7 +289,7 @@ def _reason(name: str, value: float, high: bool, scaled: float, values: Mapping[
 
 
 def _typical_phrase(name: str, typical: float, unit: str, currency: str | None) -> str:
-    shown = format_value(unit, typical, currency)
+    shown = format_value(unit, typical, currency, typical=True)
     baseline = _SPECS[name][2]
     if baseline == "per_tx":
         return f"this sender's typical transaction of {shown}"
