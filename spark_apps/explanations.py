@@ -107,9 +107,14 @@ def population_profile(normal_features: np.ndarray, feature_names: Sequence[str]
     }
 
 
-def with_population_profile(metadata: Any, normal_features: np.ndarray, *, currency: str | None) -> Any:
-    """A copy of ModelMetadata `metadata` with the profile of `normal_features` (rows x its feature_names)."""
-    profile = population_profile(normal_features, metadata.feature_names, currency=currency)
+def with_population_profile(metadata: Any, windows: Any, normal: np.ndarray, *, transactions: Any) -> Any:
+    """A copy of ModelMetadata `metadata` profiled on the `normal` rows of the training `windows` (pandas).
+
+    The one call the training job makes: `normal` is its train-side windows without labelled
+    fraud (all of them when unlabelled); `transactions` (Spark) gives the currency.
+    """
+    features = windows[list(metadata.feature_names)].to_numpy(dtype=float)[np.asarray(normal, dtype=bool)]
+    profile = population_profile(features, metadata.feature_names, currency=currency_of(transactions))
     return dataclasses.replace(metadata, population_profile=profile)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from fraudpipe.config import Config, ModelConfig, load_config
 from fraudpipe.errors import ModelError
-from spark_apps.explanations import currency_of, with_population_profile
+from spark_apps.explanations import with_population_profile
 from spark_apps.features import window_features
 from spark_apps.training.evaluation import (
     ClusterChoice,
@@ -187,7 +187,7 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
     metrics = {key: report[key] for key in ("silhouette", "window", "transaction", "per_pattern")}
     metadata = ModelMetadata(**{**metadata.__dict__, "params": params, "metrics": metrics, "data_range": data_range})
     # what the alerts' reasons compare against: the normal train windows (all of them when unlabelled)
-    metadata = with_population_profile(metadata, features[is_train & ~fraud], currency=currency_of(transactions))
+    metadata = with_population_profile(metadata, windows_pdf, is_train & ~fraud, transactions=transactions)
     return TrainingRun(fitted.pipeline_model, metadata, report, test_pdf, choice)
 
 
