@@ -161,7 +161,9 @@ def alert_detail(store: Store, sender: str, window_start: int) -> dict[str, Any]
             "currency": profile.get("currency"),
             "profiled_windows": profile.get("windows"),
         },
-        "features": [{"name": name, "value": value, "money": name.endswith("_amount_minor")}
+        # money (minor units) shown in the model's currency, ratios as percent
+        "features": [{"name": name.removesuffix("_minor"), "value": value,
+                      "unit": "money" if name.endswith("_minor") else "share" if name.endswith("_ratio") else "number"}
                      for name, value in features.items()],
     }
 
