@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from fraudpipe.producer_config import BusinessConfig, IntRange, Range, SegmentsConfig
+from fraudpipe.config import BusinessConfig, IntRange, Range, SegmentsConfig
 from fraudpipe.errors import ConfigError
 
 MINUTE_MS = 60_000
