@@ -67,7 +67,7 @@ class VariantConfig:
     transaction_types: tuple[str, ...] = ("PURCHASE",)
     channels: tuple[str, ...] = ("ONLINE",)
     amount_median: Range = field(default_factory=lambda: _r(40.0))  # dollars, log-uniform per instance
-    amount_sigma: float = 1.0  # sigma of ln(amount) inside an instance
+    amount_sigma: Range = field(default_factory=lambda: _r(1.0))  # sigma of ln(amount) inside an instance, uniform
     amount_threshold: Range = field(default_factory=lambda: _r(0.0))  # > 0: amounts 90-99.9 % of a round threshold
     failed_share: Range = field(default_factory=lambda: _r(0.02))
     # who sends: any (uniform over consumers and dormant accounts), dormant, active (consumers
@@ -144,7 +144,7 @@ class SegmentsConfig:
 def _v(weight, size, span, types_, channels, median, sigma, failed, sender, receivers, pool=0, threshold=0.0):
     def rng(v, cast):
         return cast(*v) if isinstance(v, tuple) else cast(v)
-    return VariantConfig(weight, rng(size, _i), rng(span, _r), types_, channels, rng(median, _r), sigma,
+    return VariantConfig(weight, rng(size, _i), rng(span, _r), types_, channels, rng(median, _r), rng(sigma, _r),
                          rng(threshold, _r), rng(failed, _r), sender, receivers, rng(pool, _i))
 
 

@@ -50,7 +50,7 @@ class Variant:
             raise ConfigError(f"{key}.span_seconds must be in (0, {MAX_SPAN_SECONDS:.0f}], got [{c.span_seconds.lo}, {c.span_seconds.hi}]")
         if not 0.0 <= c.failed_share.lo <= c.failed_share.hi <= 1.0:
             raise ConfigError(f"{key}.failed_share must be in [0, 1], got [{c.failed_share.lo}, {c.failed_share.hi}]")
-        if c.amount_median.lo <= 0 or c.amount_sigma < 0 or c.amount_threshold.lo < 0:
+        if c.amount_median.lo <= 0 or c.amount_sigma.lo < 0 or c.amount_threshold.lo < 0:
             raise ConfigError(f"{key}.amount_median must be > 0, amount_sigma and amount_threshold >= 0")
         if c.sender not in SENDERS:
             raise ConfigError(f"{key}.sender must be one of {', '.join(SENDERS)}, got {c.sender!r}")
@@ -198,7 +198,8 @@ def place_instances(family: Family, variant: Variant, sizes: list[int], populati
         major = threshold[instance] * rng.uniform(0.90, 0.999, m)
     else:
         median = loguniform(rng, cfg.amount_median, k)
-        major = median[instance] * np.exp(cfg.amount_sigma * rng.standard_normal(m))
+        sigma = uniform(rng, cfg.amount_sigma, k)
+        major = median[instance] * np.exp(sigma[instance] * rng.standard_normal(m))
     failed_share = uniform(rng, cfg.failed_share, k)
     fraud = family.label >= 0
     # A fraudster uses their own device, one per instance; legitimate bursts keep the account's.
