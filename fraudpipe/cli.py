@@ -1,48 +1,42 @@
 """The `fraudpipe` command. Each subcommand lives with its domain and is imported on use,
 so `fraudpipe --help` stays fast and one component's heavy imports never slow another.
+
+Subcommands are registered as `fraudpipe.commands` entry points in pyproject.toml, so the
+apps (producer, Spark jobs, dashboard) add their commands without fraudpipe importing them.
 """
 from __future__ import annotations
 
 import importlib
 import sys
+from functools import lru_cache
+from importlib.metadata import entry_points
 
 import click
 
 from fraudpipe.errors import FraudpipeError
 
-# name -> "module:attribute" of a click command
-COMMANDS = {
-    "up": "fraudpipe.stack:up_command",
-    "status": "fraudpipe.stack:status_command",
-    "down": "fraudpipe.stack:down_command",
-    "broker": "fraudpipe.broker_cli:broker_command",
-    "registry": "fraudpipe.registry.cli:registry_command",
-    "schema": "fraudpipe.registry.cli:schema_group",
-    "connect": "fraudpipe.connect.cli:connect_command",
-    "produce": "producer.cli:produce_command",
-    "stream": "spark_apps.fraud_detection:stream_command",
-    "train": "spark_apps.kmeans_model_training:train_command",
-    "dashboard": "dashboard.cli:dashboard_command",
-    "config": "fraudpipe.config_cli:config_group",
-}
+COMMAND_GROUP = "fraudpipe.commands"
+
+
+@lru_cache(maxsize=1)
+def commands() -> dict[str, str]:
+    """name -> "module:attribute" of each click command registered under COMMAND_GROUP."""
+    return {entry.name: entry.value for entry in entry_points(group=COMMAND_GROUP)}
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(commands())
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
+        target = commands().get(name)
         if target is None:
+            if not commands():  # installed before the entry points existed
+                raise click.ClickException(f"no {COMMAND_GROUP} entry points installed: run `pip install -e .` "
+                                           "(./dev does it when pyproject.toml changes)")
             return None
         module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                return _not_built(name)
-            raise
-        return getattr(module, attribute)
+        return getattr(importlib.import_module(module_name), attribute)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -50,14 +44,6 @@ class LazyGroup(click.Group):
         except FraudpipeError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(1)
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name=name, help="(not available in this build yet)")
-    def missing() -> None:
-        raise click.ClickException(f"`fraudpipe {name}` is not part of this build yet")
-
-    return missing
 
 
 @click.group(cls=LazyGroup)

@@ -49,19 +49,6 @@ class Component:
         return self.process is not None and self.process.poll() is None
 
 
-def _command_built(command: str) -> bool:
-    """False when the command's module is not part of this build (a partial checkout)."""
-    import importlib.util
-
-    from fraudpipe.cli import COMMANDS
-
-    module = COMMANDS[command].split(":")[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def run_dir(config: Config) -> Path:
     return config.path(config.stack.run_dir)
 
@@ -154,7 +141,7 @@ class Stack:
                       f"http://{c.dashboard.host}:{c.dashboard.port}/",
                       lambda: http_ok(f"http://{c.dashboard.host}:{c.dashboard.port}/api/health")),
         ]
-        return [p for p in parts if p.name not in self.skip and _command_built(p.args[0])]
+        return [p for p in parts if p.name not in self.skip]
 
     def _stream_started(self) -> bool:
         # Spark writes the offsets log of the first micro-batch once the query runs.
@@ -171,13 +158,10 @@ class Stack:
             if target.exists() and self.config.kafka.embedded:
                 shutil.rmtree(target)
         components = self.components()
-        built = {c.name for c in components}
-        missing = [c for c in ("broker", "registry", "connect", "stream", "producer", "dashboard") if c not in built and c not in self.skip]
-        if missing and self.config.kafka.embedded:
-            click.echo(f"  not in this build yet, not started: {', '.join(missing)}")
+        started = {c.name for c in components}
         for component in components:
             if component.name in ("stream", "producer") and not self._prepared:
-                self._prepare_pipeline(built)
+                self._prepare_pipeline(started)
             self._start_component(component)
         self._write_state("running")
 
@@ -197,9 +181,9 @@ class Stack:
             raise StackError(f"{exc}; last lines of {component.log_path}:\n{_tail(component.log_path)}") from None
         click.echo(f" ok  ({component.url})")
 
-    def _prepare_pipeline(self, built: set[str]) -> None:
+    def _prepare_pipeline(self, started: set[str]) -> None:
         """Topics, schemas, a model and the sink connectors: everything the stream and producer need."""
-        from fraudpipe.setup import ensure_model, register_connectors, register_schemas
+        from fraudpipe.provisioning import ensure_model, register_connectors, register_schemas
         from fraudpipe.broker import ensure_topics
 
         c = self.config
@@ -210,9 +194,9 @@ class Stack:
             contracts.CONNECT_DLQ_TOPIC: 1,
         })
         register_schemas(c.schema_registry.url)
-        if "stream" in built:
+        if "stream" in started:
             ensure_model(c, log_path=self.logs / "train.log")
-        if "connect" in built:
+        if "connect" in started:
             register_connectors(c.connect.url, prefix="sqlite", overrides={
                 "value.converter.schema.registry.url": c.schema_registry.url,
                 "connection.url": f"jdbc:sqlite:{c.path(c.store.sqlite_path)}",

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from fraudpipe.errors import ModelError
+from fraudpipe.model_pointer import LATEST_FILE, published_version
 from fraudpipe.store.base import Store
 from spark_apps.scoring import METADATA_FILE, ModelMetadata, load_metadata
 
 VERSIONS_DIR = "versions"
-LATEST_FILE = "LATEST"
 SPARK_MODEL_DIR = "spark_model"
 STAGING_PREFIX = ".staging-"
 
@@ -107,13 +107,7 @@ class ModelRegistry:
             shutil.rmtree(staging, ignore_errors=True)
 
     def latest_version(self) -> str | None:
-        try:
-            text = (self.dir / LATEST_FILE).read_text().strip()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ModelError(f"cannot read {self.dir / LATEST_FILE}: {exc}") from exc
-        return text or None
+        return published_version(self.dir)
 
     def versions(self) -> list[str]:
         """Published versions, oldest first."""

@@ -75,7 +75,7 @@ def spark_cpu_seconds(spark) -> float:
 
 
 def configure(base, broker, registry, work: Path, *, watermark: int, max_records: int, trigger: float):
-    from tests.fixtures.stream import publish_model, tiny_model
+    from workloads.stream import publish_model, tiny_model
 
     publish_model(work / "models", tiny_model())
     return dataclasses.replace(
@@ -93,8 +93,8 @@ def decode_profile(config, topic: str, limit: int = 100_000) -> dict[str, float]
     """Fetch alone, then decode + Arrow alone, on the first `limit` records of partition 0."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from spark_apps import stream_decode as sd
-    from spark_apps.kafka_source import consumer_config
+    from spark_apps.stream import decode as sd
+    from spark_apps.stream.kafka_source import consumer_config
 
     consumer = Consumer(consumer_config(config.kafka.bootstrap_servers))
     consumer.assign([TopicPartition(topic, 0, 0)])
@@ -128,7 +128,7 @@ def ladder_step(spark, config, topic: str, count: int, step: str) -> dict[str, f
     from pyspark.sql import functions as F
 
     from spark_apps.features import WINDOW_DURATION
-    from spark_apps.fraud_detection import extract_transactions, transform_watermarked, transform_windows
+    from spark_apps.stream.job import extract_transactions, transform_watermarked, transform_windows
 
     checkpoint = f"{config.spark.checkpoint_dir}-{step}"
     frame = extract_transactions(spark, config, topic=topic, checkpoint=checkpoint)
@@ -172,8 +172,8 @@ def drain(spark, query, count: int) -> dict:
 
 
 def throughput(spark, config, topic: str, count: int) -> dict:
-    from spark_apps.fraud_detection import BatchWriter, start_query
-    from tests.fixtures.stream import publish_transactions
+    from spark_apps.stream.job import BatchWriter, start_query
+    from workloads.stream import publish_transactions
 
     started = time.perf_counter()
     publish_transactions(config, topic, count=count)
@@ -199,7 +199,7 @@ def throughput(spark, config, topic: str, count: int) -> dict:
 
 
 def freshness(spark, config, topic: str, rate: int, seconds: float) -> dict:
-    from spark_apps.fraud_detection import start_query
+    from spark_apps.stream.job import start_query
 
     env = {**os.environ, "FRAUDPIPE_KAFKA__BOOTSTRAP_SERVERS": config.kafka.bootstrap_servers,
            "FRAUDPIPE_SCHEMA_REGISTRY__URL": config.schema_registry.url}
@@ -250,8 +250,8 @@ def watermark_passes(config, topic: str, thresholds: list[int]) -> list[int]:
     """
     from confluent_kafka import Consumer, TopicPartition
 
-    from spark_apps import stream_decode as sd
-    from spark_apps.kafka_source import EOF_ERROR, consumer_config
+    from spark_apps.stream import decode as sd
+    from spark_apps.stream.kafka_source import EOF_ERROR, consumer_config
 
     decoder = sd.BatchDecoder(sd.make_codec(sd.RegistryLookup(config.schema_registry.url)))
     consumer = Consumer(consumer_config(config.kafka.bootstrap_servers))

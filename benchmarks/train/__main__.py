@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from fraudpipe.config import Config, ModelConfig, load_config
-from spark_apps.kmeans_model_training import run_training, training_session
-from spark_apps.training_data import generate_dataset
+from spark_apps.training.job import run_training, training_session
+from spark_apps.training.data import generate_dataset
 
 TARGET_SECONDS = 30.0
 

@@ -1,4 +1,4 @@
-"""The sink plugin port, the config keys every sink shares, and lookup of plugins by name.
+"""The sink plugin port and the config keys every sink shares (the shipped plugins: plugins.py).
 
 A plugin is a connector class (named as the real one, so configs port both ways): it
 declares its config keys, checks cross-key rules, and opens a SinkWriter per task. The
@@ -152,18 +152,3 @@ class SinkPlugin(ABC):
     def open_writer(cls, values: Mapping[str, Any], raw: Mapping[str, str]) -> SinkWriter:
         """A writer for one task; may raise StoreError when the target cannot be opened."""
 
-
-def all_plugins() -> dict[str, type[SinkPlugin]]:
-    from fraudpipe.connect.cassandra_sink import CassandraSinkConnector
-    from fraudpipe.connect.jdbc_sqlite import JdbcSinkConnector
-
-    return {p.class_name: p for p in (JdbcSinkConnector, CassandraSinkConnector)}
-
-
-def find_plugin(name: str) -> type[SinkPlugin] | None:
-    """A plugin by full class name, simple name, or alias (simple name without 'Connector'), as Connect does."""
-    for class_name, plugin in all_plugins().items():
-        simple = class_name.rsplit(".", 1)[-1]
-        if name in (class_name, simple, simple.removesuffix("Connector")):
-            return plugin
-    return None

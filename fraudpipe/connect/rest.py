@@ -14,7 +14,7 @@ from urllib.parse import quote
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from fraudpipe.connect.plugin import all_plugins
+from fraudpipe.connect.plugins import all_plugins
 from fraudpipe.connect.worker import VERSION, Worker, normalize_config
 from fraudpipe.errors import ConnectError
 

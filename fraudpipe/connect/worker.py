@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fraudpipe.connect.converters import AVRO_CONVERTER, REGISTRY_URL_KEY, STRING_CONVERTER
-from fraudpipe.connect.plugin import SinkPlugin, all_plugins, effective_config, find_plugin
+from fraudpipe.connect.plugin import SinkPlugin, effective_config
+from fraudpipe.connect.plugins import all_plugins, find_plugin
 from fraudpipe.connect.state import PAUSED as TARGET_PAUSED
 from fraudpipe.connect.state import STARTED, STOPPED as TARGET_STOPPED
 from fraudpipe.connect.state import WorkerState

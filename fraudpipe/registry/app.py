@@ -17,6 +17,7 @@ from werkzeug.routing import BaseConverter
 
 from fraudpipe.config import SchemaRegistryConfig
 from fraudpipe.registry import codes
+from fraudpipe.registry.references import Reference
 from fraudpipe.registry.service import Registry, SchemaRequest, parse_version
 from fraudpipe.registry.storage import RegistryStorage, StoredVersion
 
@@ -133,7 +134,13 @@ def _schema_id(raw: str) -> int:
 
 
 def _version_body(row: StoredVersion) -> dict[str, Any]:
-    return {"subject": row.subject, "version": row.version, "id": row.schema_id, "schema": row.schema}
+    body: dict[str, Any] = {"subject": row.subject, "version": row.version, "id": row.schema_id}
+    return {**body, **_references(row.references), "schema": row.schema}
+
+
+def _references(references: tuple[Reference, ...]) -> dict[str, Any]:
+    """The `references` member, left out when there are none, as Confluent's NON_EMPTY JSON does."""
+    return {"references": [reference.to_json() for reference in references]} if references else {}
 
 
 def _register_routes(app: Flask, registry: Registry) -> None:  # noqa: C901 - one flat table of routes
@@ -147,7 +154,8 @@ def _register_routes(app: Flask, registry: Registry) -> None:  # noqa: C901 - on
 
     @app.get("/schemas/ids/<seg:schema_id>")
     def schema_by_id(schema_id: str) -> Response:
-        return reply({"schema": registry.schema_by_id(_schema_id(schema_id))})
+        parsed = _schema_id(schema_id)
+        return reply({"schema": registry.schema_by_id(parsed), **_references(registry.references_of_id(parsed))})
 
     @app.get("/schemas/ids/<seg:schema_id>/schema")
     def raw_schema_by_id(schema_id: str) -> Response:
@@ -204,8 +212,7 @@ def _register_routes(app: Flask, registry: Registry) -> None:  # noqa: C901 - on
 
     @app.get("/subjects/<seg:subject>/versions/<seg:version>/referencedby")
     def referenced_by(subject: str, version: str) -> Response:
-        registry.get_version(subject, parse_version(version))
-        return reply([])  # schema references are not supported, so nothing refers to a version
+        return reply(_page(registry.referenced_by(subject, parse_version(version), deleted=_flag("deleted"))))
 
     @app.delete("/subjects/<seg:subject>/versions/<seg:version>")
     def delete_version(subject: str, version: str) -> Response:

@@ -102,6 +102,14 @@ def not_permitted(detail: str) -> RegistryError:
     return RegistryError(detail, error_code=42205, http_status=422)
 
 
+def reference_exists(subject: str, version: int) -> RegistryError:
+    """A version other schemas reference cannot be deleted; the key is written as Confluent's SchemaKey prints."""
+    return RegistryError(
+        f"One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={version}}}.",
+        error_code=42206, http_status=422,
+    )
+
+
 def invalid_subject(subject: str) -> RegistryError:
     return RegistryError(f"The specified subject {subject!r} is not a valid subject name", error_code=42208,
                          http_status=422)

@@ -32,6 +32,7 @@ class Version:
 
     version: int
     schema: str  # canonical text
+    named: tuple[str, ...] = ()  # its referenced schemas, dependencies first (see schemas.parse)
 
 
 def normalize_level(level: object) -> str:
@@ -41,14 +42,19 @@ def normalize_level(level: object) -> str:
     raise codes.invalid_compatibility(level)
 
 
-def reader_writer_problems(reader: str, writer: str, *, roles: tuple[str, str] = ("reader", "writer")) -> list[str]:
+def reader_writer_problems(
+    reader: str, writer: str, *, roles: tuple[str, str] = ("reader", "writer"),
+    reader_named: tuple[str, ...] = (), writer_named: tuple[str, ...] = (),
+) -> list[str]:
     """Why data written with `writer` cannot be read with `reader` (empty when it can).
 
-    `roles` names the two schemas in the messages, e.g. ("new", "old") for a BACKWARD check.
+    `roles` names the two schemas in the messages, e.g. ("new", "old") for a BACKWARD check;
+    `*_named` are the schemas each one's references resolve to.
     """
     # The checker memoizes by object identity, so each pair gets a fresh checker.
     try:
-        result = ReaderWriterCompatibilityChecker().get_compatibility(parse(reader), parse(writer))
+        result = ReaderWriterCompatibilityChecker().get_compatibility(parse(reader, reader_named),
+                                                                      parse(writer, writer_named))
     except RecursionError as exc:
         raise codes.invalid_schema("schema nests too deeply to check") from exc
     if result.compatibility is SchemaCompatibilityType.compatible:
@@ -62,10 +68,11 @@ def reader_writer_problems(reader: str, writer: str, *, roles: tuple[str, str] =
     ]
 
 
-def check(level: str, candidate: str, existing: Sequence[Version]) -> list[str]:
+def check(level: str, candidate: str, existing: Sequence[Version], *, named: tuple[str, ...] = ()) -> list[str]:
     """Reasons the candidate breaks `level` against the existing live versions (oldest first).
 
-    Empty means compatible. Non-transitive levels look at the newest version only.
+    Empty means compatible. Non-transitive levels look at the newest version only; `named` are
+    the schemas the candidate's references resolve to.
     """
     level = normalize_level(level)
     if level == "NONE" or not existing:
@@ -76,9 +83,11 @@ def check(level: str, candidate: str, existing: Sequence[Version]) -> list[str]:
     for old in reversed(targets):
         problems: list[str] = []
         if base in ("BACKWARD", "FULL"):  # the new schema reads old data
-            problems += reader_writer_problems(candidate, old.schema, roles=("new", "old"))
+            problems += reader_writer_problems(candidate, old.schema, roles=("new", "old"),
+                                               reader_named=named, writer_named=old.named)
         if base in ("FORWARD", "FULL"):  # old readers read new data
-            problems += reader_writer_problems(old.schema, candidate, roles=("old", "new"))
+            problems += reader_writer_problems(old.schema, candidate, roles=("old", "new"),
+                                               reader_named=old.named, writer_named=named)
         if problems:
             reasons += [*problems, f"{{oldSchemaVersion: {old.version}}}", f"{{oldSchema: '{old.schema}'}}"]
     if reasons:

@@ -3,6 +3,9 @@
 The canonical text is compact JSON with the attributes of each type in one fixed order
 (the order Avro's Java `Schema.toString()` writes them), so the same schema sent with
 other whitespace or key order gets the same text and therefore the same id.
+
+A schema with references names types defined in other subjects' schemas; `named` is the
+canonical texts of those schemas, dependencies first, parsed into one namespace before it.
 """
 from __future__ import annotations
 
@@ -31,35 +34,70 @@ _KEY_ORDER = {
 _FIELD_ORDER = ("name", "type", "doc", "default", "order", "aliases")
 
 
-def canonical_schema(text: Any, schema_type: Any = None) -> str:
+def canonical_schema(text: Any, schema_type: Any = None, named: tuple[str, ...] = ()) -> str:
     """Validate an Avro schema given as JSON text and return its canonical text.
 
     Raises the registry's 42201 error (invalid schema) naming what is wrong.
     """
+    canonical = canonical_text(text, schema_type)
+    validate(canonical, named)
+    return canonical
+
+
+def canonical_text(text: Any, schema_type: Any = None) -> str:
+    """The canonical text of a JSON schema, checked as JSON but not yet as Avro (see `validate`)."""
     if schema_type not in (None, AVRO):
         raise codes.invalid_schema(f"unsupported schemaType {schema_type!r}; this registry stores AVRO schemas only")
     if not isinstance(text, str) or not text.strip():
         raise codes.invalid_schema("the request needs a non-empty string field 'schema' holding the Avro schema JSON")
     try:
-        as_json = json.loads(text)
+        return json.dumps(_canonical(json.loads(text)), separators=(",", ":"), ensure_ascii=False)
     except (ValueError, RecursionError) as exc:
         raise codes.invalid_schema(f"schema is not valid JSON: {exc}") from exc
+
+
+def validate(canonical: str, named: tuple[str, ...] = ()) -> None:
+    """Raise 42201 unless `canonical` parses as Avro with the types of `named` known."""
     try:
-        canonical = json.dumps(_canonical(as_json), separators=(",", ":"), ensure_ascii=False)
-        parse(canonical)
+        parse(canonical, named)
     except codes.RegistryError:
         raise
     except RecursionError as exc:
         raise codes.invalid_schema("schema nests too deeply") from exc
     except Exception as exc:  # avro raises SchemaParseException, TypeError, AttributeError... for bad input
         raise codes.invalid_schema(f"{type(exc).__name__}: {exc}") from exc
-    return canonical
 
 
 @lru_cache(maxsize=1024)
-def parse(canonical: str) -> avro.schema.Schema:
-    """The avro package's parsed schema for a canonical text (cached: stored texts are immutable)."""
-    return avro.schema.parse(canonical)
+def parse(canonical: str, named: tuple[str, ...] = ()) -> avro.schema.Schema:
+    """The avro package's parsed schema for a canonical text whose references resolve to `named`.
+
+    Cached: stored texts and the references of a stored schema never change.
+    """
+    if not named:
+        return avro.schema.parse(canonical)
+    names = _JavaNames()
+    for text in named:  # dependencies first, so each finds the types it uses already defined
+        avro.schema.make_avsc_object(json.loads(text), names)
+    top = json.loads(canonical)
+    if isinstance(top, str) and top not in PRIMITIVES and names.has_name(top, None):
+        return names.get_name(top, None)  # the schema is just a referenced type's name, as Java's parser allows
+    return avro.schema.make_avsc_object(top, names)
+
+
+class _JavaNames(avro.schema.Names):
+    """Name lookup as Java's parser (which Confluent's registry runs) does it: a short name not
+    defined in the enclosing namespace is looked up in the null namespace too, so a schema in
+    `com.x` can use a referenced `Address` that has no namespace."""
+
+    def has_name(self, name_attr: str, space_attr: str | None = None) -> bool:
+        return self.get_name(name_attr, space_attr) is not None
+
+    def get_name(self, name_attr: str, space_attr: str | None = None) -> Any:
+        found = super().get_name(name_attr, space_attr)
+        if found is None and space_attr is None and "." not in name_attr:
+            found = super().get_name(name_attr, "")
+        return found
 
 
 def _canonical(node: Any) -> Any:

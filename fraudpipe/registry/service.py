@@ -10,7 +10,9 @@ from typing import Any
 
 from fraudpipe.registry import codes
 from fraudpipe.registry.compatibility import DEFAULT_LEVEL, Version, check, normalize_level
-from fraudpipe.registry.schemas import canonical_schema
+from fraudpipe.registry.references import Reference, Resolved, named_types, parse_references, referrer_subjects, \
+    referrers, resolve
+from fraudpipe.registry.schemas import canonical_text, validate
 from fraudpipe.registry.storage import COMPATIBILITY, GLOBAL, MODE, RegistryStorage, StoredVersion
 
 MODES = ("READWRITE", "READONLY", "IMPORT")
@@ -20,19 +22,22 @@ LATEST = "latest"
 
 @dataclass(frozen=True)
 class SchemaRequest:
-    """The body of a register / lookup / compatibility request."""
+    """The body of a register / lookup / compatibility request.
+
+    The schema is checked as JSON here and as Avro by the Registry, once its references
+    are resolved against the stored versions.
+    """
 
     schema: str  # canonical text
     schema_id: int | None = None
     version: int | None = None
+    references: tuple[Reference, ...] = ()
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> "SchemaRequest":
-        references = body.get("references")
-        if references not in (None, []):
-            raise codes.invalid_schema("schema references are not supported by the embedded registry")
-        schema = canonical_schema(body.get("schema"), body.get("schemaType"))
-        return cls(schema, _optional_int(body, "id"), _optional_int(body, "version"))
+        schema = canonical_text(body.get("schema"), body.get("schemaType"))
+        references = parse_references(body.get("references"))
+        return cls(schema, _optional_int(body, "id"), _optional_int(body, "version"), references)
 
 
 def _optional_int(body: dict[str, Any], key: str) -> int | None:
@@ -57,6 +62,11 @@ def parse_version(raw: str) -> int | str:
     return version
 
 
+def _same(row: StoredVersion, request: SchemaRequest, resolved: Resolved) -> bool:
+    """One schema: the same text with the same references (the text alone is not the identity)."""
+    return row.schema == request.schema and row.references == resolved.references
+
+
 def check_subject_name(subject: str) -> None:
     """Names a client may create: non-empty, no control characters."""
     if not subject or subject.isspace() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in subject):
@@ -75,6 +85,10 @@ class Registry:
         if text is None or not self.storage.schema_in_use(schema_id):
             raise codes.schema_not_found(f"Schema {schema_id} not found")
         return text
+
+    def references_of_id(self, schema_id: int) -> tuple[Reference, ...]:
+        self.schema_by_id(schema_id)
+        return self.storage.references(schema_id)
 
     def versions_of_id(self, schema_id: int, *, deleted: bool = False) -> list[StoredVersion]:
         self.schema_by_id(schema_id)
@@ -105,10 +119,11 @@ class Registry:
         raise codes.version_not_found(version)
 
     def lookup(self, subject: str, request: SchemaRequest, *, deleted: bool = False) -> StoredVersion:
+        resolved = self._resolve(request, deleted=True)
         rows = self.storage.versions(subject, deleted=deleted)
         if not rows:
             raise codes.subject_not_found(subject)
-        matches = [row for row in rows if row.schema == request.schema]
+        matches = [row for row in rows if _same(row, request, resolved)]
         if not matches:
             raise codes.schema_not_found()
         live = [row for row in matches if not row.deleted]
@@ -116,8 +131,10 @@ class Registry:
 
     def register(self, subject: str, request: SchemaRequest) -> int:
         """The schema's id in `subject`: an existing version's, or a new version's (checked first)."""
-        check_subject_name(subject)
         with self.storage.transaction():
+            # A new schema's references must point at live versions, as in Confluent (imports may not).
+            resolved = self._resolve(request, deleted=request.schema_id is not None)
+            check_subject_name(subject)
             mode = self.mode(subject)
             if mode == "READONLY":
                 raise codes.not_permitted(f"Subject {subject} is in read-only mode")
@@ -126,28 +143,42 @@ class Registry:
                 if mode != "IMPORT":
                     raise codes.not_permitted(f"Subject {subject} is not in import mode; ids and versions "
                                               "may only be given in IMPORT mode")
-                return self._import(subject, request)
+                return self._import(subject, request, resolved)
             for row in reversed(live):
-                if row.schema == request.schema:
+                if _same(row, request, resolved):
                     return row.schema_id
             if mode != "IMPORT":
-                reasons = check(self.compatibility(subject), request.schema,
-                                [Version(row.version, row.schema) for row in live])
+                reasons = check(self.compatibility(subject), request.schema, [self._version(row) for row in live],
+                                named=resolved.named)
                 if reasons:
                     raise codes.incompatible(subject, reasons)
-            schema_id = self.storage.schema_id(request.schema) or self.storage.add_schema(request.schema)
+            schema_id = self._schema_id(request, resolved)
             self.storage.add_version(subject, self.storage.next_version(subject), schema_id)
             return schema_id
 
-    def _import(self, subject: str, request: SchemaRequest) -> int:
+    def _resolve(self, request: SchemaRequest, *, deleted: bool) -> Resolved:
+        """The request's references pinned and resolved, and its schema checked as Avro with them (42201)."""
+        resolved = resolve(self.storage, request.references, deleted=deleted)
+        validate(request.schema, resolved.named)
+        return resolved
+
+    def _version(self, row: StoredVersion) -> Version:
+        return Version(row.version, row.schema, named_types(self.storage, row.references))
+
+    def _schema_id(self, request: SchemaRequest, resolved: Resolved) -> int:
+        """The id of this text with these references, a new one if the registry has not seen the pair."""
+        return (self.storage.schema_id(request.schema, resolved.references)
+                or self.storage.add_schema(request.schema, references=resolved.references))
+
+    def _import(self, subject: str, request: SchemaRequest, resolved: Resolved) -> int:
         schema_id = request.schema_id
         if schema_id is None:
-            schema_id = self.storage.schema_id(request.schema) or self.storage.add_schema(request.schema)
+            schema_id = self._schema_id(request, resolved)
         else:
             existing = self.storage.schema_text(schema_id)
             if existing is None:
-                self.storage.add_schema(request.schema, schema_id=schema_id)
-            elif existing != request.schema:
+                self.storage.add_schema(request.schema, schema_id=schema_id, references=resolved.references)
+            elif existing != request.schema or self.storage.references(schema_id) != resolved.references:
                 raise codes.not_permitted(f"Overwrite new schema with id {schema_id} is not permitted.")
         version = request.version or self.storage.next_version(subject)
         taken = [row for row in self.storage.versions(subject, deleted=True) if row.version == version]
@@ -163,14 +194,18 @@ class Registry:
             if not rows:
                 raise codes.subject_not_found(subject)
             live = [row.version for row in rows if not row.deleted]
-            if permanent:
-                if live:
+            if not permanent and not live:
+                raise codes.subject_soft_deleted(subject)
+            for row in rows if permanent else [row for row in rows if not row.deleted]:
+                # References from the subject's own versions go with it; any other subject's block it.
+                if referrer_subjects(self.storage, subject, row.version, deleted=permanent) - {subject}:
+                    raise codes.reference_exists(subject, row.version)
+                if permanent and not row.deleted:
                     raise codes.subject_not_soft_deleted(subject)
+            if permanent:
                 versions = [row.version for row in rows]
                 self.storage.purge(subject, versions)
                 return versions
-            if not live:
-                raise codes.subject_soft_deleted(subject)
             self.storage.soft_delete(subject, live)
             # A soft-deleted subject forgets its own settings, as Confluent's does.
             self.storage.delete_setting(COMPATIBILITY, subject)
@@ -181,12 +216,21 @@ class Registry:
         with self.storage.transaction():
             self._check_writable(subject)
             row = self.get_version(subject, version, deleted=True)
-            if permanent and not row.deleted:
-                raise codes.version_not_soft_deleted(subject, row.version)
             if not permanent and row.deleted:
                 raise codes.version_soft_deleted(subject, row.version)
+            # Live referrers block a soft delete; a hard delete also waits for soft-deleted ones,
+            # which can still be read and restored.
+            if referrers(self.storage, subject, row.version, deleted=permanent):
+                raise codes.reference_exists(subject, row.version)
+            if permanent and not row.deleted:
+                raise codes.version_not_soft_deleted(subject, row.version)
             (self.storage.purge if permanent else self.storage.soft_delete)(subject, [row.version])
             return row.version
+
+    def referenced_by(self, subject: str, version: int | str, *, deleted: bool = False) -> list[int]:
+        """Ids of the schemas referencing a version (soft-deleted referrers too when `deleted`)."""
+        row = self.get_version(subject, version, deleted=True)
+        return referrers(self.storage, subject, row.version, deleted=deleted)
 
     def _check_writable(self, subject: str) -> None:
         if self.mode(subject) == "READONLY":
@@ -195,15 +239,16 @@ class Registry:
     # compatibility ---------------------------------------------------------------------------
     def test_compatibility(self, subject: str, request: SchemaRequest, version: int | str | None) -> list[str]:
         """Reasons the candidate is incompatible; `version` None means "all versions, per level"."""
+        named = self._resolve(request, deleted=True).named
         level = self.compatibility(subject)
         if version is None:
             live = self.storage.versions(subject)
-            return check(level, request.schema, [Version(row.version, row.schema) for row in live])
+            return check(level, request.schema, [self._version(row) for row in live], named=named)
         if version == LATEST and not self.storage.versions(subject):
             return []  # nothing to be incompatible with
         row = self.get_version(subject, version)
         # One chosen version: the level's direction applies, transitivity has nothing more to add.
-        return check(level, request.schema, [Version(row.version, row.schema)])
+        return check(level, request.schema, [self._version(row)], named=named)
 
     # config ----------------------------------------------------------------------------------
     def compatibility(self, subject: str = GLOBAL) -> str:

@@ -1,8 +1,8 @@
-"""Durable registry state in one SQLite file: schemas by id, subject versions, configs, modes.
+"""Durable registry state in one SQLite file: schemas by id, their references, subject versions, configs, modes.
 
 Ids come from an AUTOINCREMENT column, so SQLite never hands out an id twice, even
-after rows are deleted; schema rows are never deleted, so an id always means the same
-text. All access goes through one connection under a lock: writes are rare and small,
+after rows are deleted; schema rows and their references are never deleted, so an id
+always means the same text with the same references. The tables come from `migrations`. All access goes through one connection under a lock: writes are rare and small,
 and one writer at a time is what makes concurrent registrations of a schema get one id.
 """
 from __future__ import annotations
@@ -15,36 +15,13 @@ from pathlib import Path
 from typing import Iterator
 
 from fraudpipe.errors import RegistryError
+from fraudpipe.registry.migrations import migrate
+from fraudpipe.registry.references import Reference
 
 DB_FILE = "registry.db"
 GLOBAL = ""  # the settings key of the global scope; URL segments are never empty
 COMPATIBILITY = "compatibility"
 MODE = "mode"
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS schemas (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    schema_type TEXT NOT NULL,
-    schema TEXT NOT NULL
-);
--- Not unique: an IMPORT may bring the same text under another registry's id.
-CREATE INDEX IF NOT EXISTS schemas_by_text ON schemas (schema);
-CREATE TABLE IF NOT EXISTS versions (
-    subject TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    schema_id INTEGER NOT NULL REFERENCES schemas(id),
-    deleted INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (subject, version)
-);
-CREATE INDEX IF NOT EXISTS versions_by_schema ON versions (schema_id);
-CREATE TABLE IF NOT EXISTS settings (
-    kind TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (kind, subject)
-);
-"""
-
 
 @dataclass(frozen=True)
 class StoredVersion:
@@ -55,6 +32,7 @@ class StoredVersion:
     schema_id: int
     schema: str
     deleted: bool
+    references: tuple[Reference, ...] = ()
 
 
 class RegistryStorage:
@@ -65,13 +43,20 @@ class RegistryStorage:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise RegistryError(f"cannot open registry storage {self.path}: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a registered id must survive a power cut
-            self._db.executescript(_DDL)
-        except (OSError, sqlite3.Error) as exc:
+            migrate(self._db, self.path)
+        except (sqlite3.Error, RegistryError) as exc:
+            self._db.close()
+            if isinstance(exc, RegistryError):
+                raise
             raise RegistryError(f"cannot open registry storage {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         self._depth = 0
+        self._references: dict[int, tuple[Reference, ...]] = {}  # immutable per id, so cached
 
     def close(self) -> None:
         with self._lock:
@@ -104,25 +89,54 @@ class RegistryStorage:
                 raise RegistryError(f"registry storage {self.path}: {exc}") from exc
 
     # schemas -------------------------------------------------------------------------------
-    def schema_id(self, schema: str) -> int | None:
-        rows = self._query("SELECT MIN(id) FROM schemas WHERE schema = ?", (schema,))
-        return rows[0][0]
+    def schema_id(self, schema: str, references: tuple[Reference, ...] = ()) -> int | None:
+        """The lowest id holding this text with exactly these references (in this order)."""
+        for (candidate,) in self._query("SELECT id FROM schemas WHERE schema = ? ORDER BY id", (schema,)):
+            if self.references(candidate) == references:
+                return candidate
+        return None
 
     def schema_text(self, schema_id: int) -> str | None:
         rows = self._query("SELECT schema FROM schemas WHERE id = ?", (schema_id,))
         return rows[0][0] if rows else None
 
-    def add_schema(self, schema: str, *, schema_id: int | None = None, schema_type: str = "AVRO") -> int:
+    def add_schema(self, schema: str, *, schema_id: int | None = None, references: tuple[Reference, ...] = (),
+                   schema_type: str = "AVRO") -> int:
         with self.transaction():
             rows = self._query(
                 "INSERT INTO schemas (id, schema_type, schema) VALUES (?, ?, ?) RETURNING id",
                 (schema_id, schema_type, schema),
             )
+            for position, reference in enumerate(references):
+                self._query(
+                    "INSERT INTO schema_references (schema_id, position, name, subject, version) VALUES (?, ?, ?, ?, ?)",
+                    (rows[0][0], position, reference.name, reference.subject, reference.version),
+                )
         return rows[0][0]
 
-    def schema_in_use(self, schema_id: int) -> bool:
-        """True while some version (live or soft-deleted) still holds the schema."""
-        return bool(self._query("SELECT 1 FROM versions WHERE schema_id = ? LIMIT 1", (schema_id,)))
+    def references(self, schema_id: int) -> tuple[Reference, ...]:
+        """A schema's references in the order they were registered."""
+        cached = self._references.get(schema_id)
+        if cached is not None:
+            return cached
+        with self._lock:
+            rows = self._query("SELECT name, subject, version FROM schema_references WHERE schema_id = ? "
+                               "ORDER BY position", (schema_id,))
+            found = tuple(Reference(*row) for row in rows)
+            if self._depth == 0:  # inside a transaction the rows may still be rolled back
+                self._references[schema_id] = found
+        return found
+
+    def referrers(self, subject: str, version: int) -> list[int]:
+        """Ids of every schema with a reference to (subject, version), in use or not."""
+        rows = self._query("SELECT DISTINCT schema_id FROM schema_references WHERE subject = ? AND version = ? "
+                           "ORDER BY schema_id", (subject, version))
+        return [row[0] for row in rows]
+
+    def schema_in_use(self, schema_id: int, *, live_only: bool = False) -> bool:
+        """True while some version (live, or also soft-deleted unless `live_only`) holds the schema."""
+        return bool(self._query("SELECT 1 FROM versions WHERE schema_id = ? AND (? OR deleted = 0) LIMIT 1",
+                                (schema_id, not live_only)))
 
     # versions ------------------------------------------------------------------------------
     def versions(self, subject: str, *, deleted: bool = False) -> list[StoredVersion]:
@@ -132,7 +146,7 @@ class RegistryStorage:
             "JOIN schemas s ON s.id = v.schema_id WHERE v.subject = ? AND (? OR v.deleted = 0) ORDER BY v.version",
             (subject, deleted),
         )
-        return [StoredVersion(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+        return [self._version(row) for row in rows]
 
     def versions_of_schema(self, schema_id: int, *, deleted: bool = False) -> list[StoredVersion]:
         rows = self._query(
@@ -141,7 +155,10 @@ class RegistryStorage:
             "ORDER BY v.subject, v.version",
             (schema_id, deleted),
         )
-        return [StoredVersion(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+        return [self._version(row) for row in rows]
+
+    def _version(self, row: tuple) -> StoredVersion:
+        return StoredVersion(row[0], row[1], row[2], row[3], bool(row[4]), self.references(row[2]))
 
     def subjects(self, *, deleted: bool = False, deleted_only: bool = False) -> list[str]:
         if deleted_only:

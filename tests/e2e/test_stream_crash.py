@@ -15,7 +15,8 @@ import pytest
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from tests.e2e.test_stream_pipeline import assert_matches_input, close_windows_and_settle, run_until_settled
-from tests.fixtures.stream import publish_transactions, stored_alerts
+from tests.fixtures.stream import stored_alerts
+from workloads.stream import publish_transactions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
 

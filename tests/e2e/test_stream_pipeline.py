@@ -10,16 +10,16 @@ import pytest
 
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
-from spark_apps.fraud_detection import BatchWriter, start_query
+from spark_apps.stream.job import BatchWriter, start_query
 from tests.fixtures.stream import (
     expected_outputs,
     offsets_log,
     publish_garbage,
     publish_sentinel,
-    publish_transactions,
     stored_alerts,
     stored_totals,
 )
+from workloads.stream import publish_transactions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from fraudpipe.cli import COMMANDS
+from fraudpipe.cli import commands
 from fraudpipe.config import Config, load_config
 from fraudpipe.contracts import PROJECT_ROOT
 
@@ -184,14 +184,14 @@ def test_fraudpipe_commands_are_real_cli_commands() -> None:
         if args[:1] == ["fraudpipe"]:
             # Settings come from config.yml + FRAUDPIPE_* only, so no flags can drift.
             assert len(args) == 2, f"{name}: pass settings as FRAUDPIPE_* variables, not flags: {args}"
-            assert args[1] in COMMANDS, f"{name}: `fraudpipe {args[1]}` is not a fraudpipe command"
+            assert args[1] in commands(), f"{name}: `fraudpipe {args[1]}` is not a fraudpipe command"
             run[args[1]] = name
     assert {"produce", "dashboard", "train"} <= set(run)
 
 
 def test_stream_job_is_submitted_with_the_configured_master_and_memory() -> None:
     args = command_lines(SERVICES["stream"])
-    assert args[0] == "spark-submit" and args[-1] == "spark_apps/fraud_detection.py"
+    assert args[0] == "spark-submit" and args[-1] == "spark_apps/stream/job.py"
     spark = service_config("stream").spark
     assert option(args, "--master") == spark.master
     # In client mode the driver JVM starts before Python reads config.yml.

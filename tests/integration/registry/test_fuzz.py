@@ -48,10 +48,16 @@ segments = st.one_of(
 )
 schema_texts = st.one_of(
     st.sampled_from([transaction_schema_str(1), transaction_schema_str(2), '"string"', '{"type": "int"}',
+                     '"io.fraudpipe.events.Transaction"', '["null", "io.fraudpipe.events.Transaction"]',
                      '{"type": "record", "name": "R", "fields": []}', "{", "[]", '["null", "null"]']),
     json_values.map(json.dumps),
     odd_text,
     json_values,
+)
+references = st.fixed_dictionaries(  # well-formed ones too, so resolution runs, not only the shape check
+    {"name": st.sampled_from(["io.fraudpipe.events.Transaction", "Transaction", "x"]),
+     "subject": st.one_of(st.just(KNOWN_SUBJECT), odd_text),
+     "version": st.one_of(st.sampled_from([1, -1, 2, 0]), json_values)},
 )
 bodies = st.one_of(
     st.none(),
@@ -62,7 +68,7 @@ bodies = st.one_of(
         optional={
             "schema": schema_texts,
             "schemaType": st.one_of(st.sampled_from(["AVRO", "JSON", "PROTOBUF"]), json_values),
-            "references": st.one_of(st.just([]), json_values),
+            "references": st.one_of(st.just([]), json_values, st.lists(references, max_size=3)),
             "id": json_values,
             "version": json_values,
             "compatibility": st.one_of(st.sampled_from(["NONE", "full", "BACKWARD_TRANSITIVE"]), json_values),

@@ -6,7 +6,8 @@ import pytest
 from fraudpipe.avro import frame_header
 from fraudpipe.connect.configdef import BOOLEAN, INT, LIST, ConfigDef, ConfigKey, NO_DEFAULT
 from fraudpipe.connect.converters import AVRO_CONVERTER, JSON_CONVERTER, STRING_CONVERTER, converter_problem, make_converter
-from fraudpipe.connect.plugin import effective_config, find_plugin
+from fraudpipe.connect.plugin import effective_config
+from fraudpipe.connect.plugins import find_plugin
 from fraudpipe.connect.state import PAUSED, STARTED, WorkerState
 from fraudpipe.connect.worker import check_name, normalize_config
 from fraudpipe.errors import ConnectError, SerializationError

@@ -34,10 +34,17 @@ def test_subject_names_with_control_characters_are_refused(name: str) -> None:
     assert info.value.error_code == 42208
 
 
-def test_references_and_bad_ids_are_refused() -> None:
+@pytest.mark.parametrize("references", [
+    "x", {"name": "x"}, [None], [{"name": "x", "subject": "y"}], [{"name": "", "subject": "y", "version": 1}],
+    [{"name": "x", "subject": "y", "version": "1"}], [{"name": "x", "subject": "y", "version": True}],
+])
+def test_malformed_references_are_42201(references: object) -> None:
     with pytest.raises(RegistryError) as info:
-        SchemaRequest.from_body({"schema": '"string"', "references": [{"name": "x", "subject": "y", "version": 1}]})
+        SchemaRequest.from_body({"schema": '"string"', "references": references})
     assert info.value.error_code == 42201
+
+
+def test_bad_ids_are_refused() -> None:
     with pytest.raises(RegistryError) as info:
         SchemaRequest.from_body({"schema": '"string"', "id": "seven"})
     assert info.value.error_code == 422

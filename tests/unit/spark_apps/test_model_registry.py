@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.errors import ModelError
+from fraudpipe.model_pointer import published_version
 from fraudpipe.store.sqlite import SqliteStore
 from spark_apps.model_registry import ModelRegistry, load_latest, new_version
 from spark_apps.scoring import ModelMetadata
@@ -52,6 +53,7 @@ def test_publish_moves_latest_and_load_latest_reloads(tmp_path: Path) -> None:
     assert load_latest(tmp_path) is first  # unchanged pointer: served from the cache
     build_version(registry, "v002")
     assert load_latest(tmp_path).version == "v002"
+    assert published_version(tmp_path) == "v002"  # what `fraudpipe up` reads to skip training
     assert registry.versions() == ["v001", "v002"]
     assert registry.load("v001") == metadata("v001")  # old versions stay readable
 

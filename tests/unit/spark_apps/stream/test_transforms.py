@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from fraudpipe.config import Config
-from spark_apps import stream_decode as sd
-from spark_apps.fraud_detection import BatchWriter, transform_windows
-from spark_apps.stream_outputs import build_outputs
-from tests.fixtures.stream import CARD_TESTING_WINDOW, publish_model, tiny_model
+from spark_apps.stream import decode as sd
+from spark_apps.stream.job import BatchWriter, transform_windows
+from spark_apps.stream.outputs import build_outputs
+from workloads.stream import CARD_TESTING_WINDOW, publish_model, tiny_model
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 MS = dt.timedelta(milliseconds=1)
@@ -96,7 +96,7 @@ def test_the_writer_picks_up_a_newer_model_on_the_next_batch(tmp_path):
 
 def test_fast_scoring_equals_score_windows_on_flagged_rows():
     from spark_apps.scoring import score_windows
-    from spark_apps.stream_outputs import score_all
+    from spark_apps.stream.outputs import score_all
 
     model = tiny_model("v1")
     rows = pd.DataFrame([{**CARD_TESTING_WINDOW, "sender_account": "C"},

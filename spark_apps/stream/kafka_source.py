@@ -13,7 +13,7 @@ Measured facts this design follows:
   exact, so the driver fetches one record at the last end it knew (or hits partition EOF)
   and takes the fetch's watermark, never list-offsets and never reading every record;
 - Arrow batches with explicit types cost a fraction of Python tuples per row, and the
-  Avro is decoded column-wise with numpy (spark_apps/avro_columns.py);
+  Avro is decoded column-wise with numpy (spark_apps/stream/avro_columns.py);
 - Python workers are reused across tasks, so each keeps one consumer and one decoder.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMa
 
 from fraudpipe import contracts
 from fraudpipe.errors import StreamError
-from spark_apps import stream_decode as sd
+from spark_apps.stream import decode as sd
 
 SOURCE_NAME = "fraudpipe_kafka"
 CHUNK_RECORDS = 20_000  # records per Arrow batch handed to Spark

@@ -11,9 +11,9 @@ from fraudpipe.store.sqlite import SqliteStore
 from producer.files import write_files
 from producer.generator import TransactionGenerator
 from spark_apps.features import OUTPUT_COLUMNS
-from spark_apps.kmeans_model_training import run_training, train_command, transform_windows
+from spark_apps.training.job import run_training, train_command, transform_windows
 from spark_apps.model_registry import load_latest
-from spark_apps.training_data import extract_store_transactions, extract_transactions, parse_time
+from spark_apps.training.data import extract_store_transactions, extract_transactions, parse_time
 
 START_MS = 1_795_000_000_000
 MINUTE = 60_000

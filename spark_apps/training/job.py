@@ -3,10 +3,10 @@
     fraudpipe train                                   # generate a labelled dataset of model.train_transactions
     fraudpipe train --input data/tx.parquet           # the producer's --to-file output
     fraudpipe train --from-store [--since T] [--until T]  # the transactions and labels in the store
-    spark-submit spark_apps/kmeans_model_training.py --input data/tx.parquet
+    spark-submit spark_apps/training/job.py --input data/tx.parquet
 
-training_data reads (or generates) transactions with their fraud pattern when labelled,
-transform_windows builds the shared window features plus labels, model_fitting fits log1p
+training.data reads (or generates) transactions with their fraud pattern when labelled,
+transform_windows builds the shared window features plus labels, training.fitting fits log1p
 -> VectorAssembler -> StandardScaler -> KMeans (normal, tail and fraud centroids), train
 sets the score threshold and evaluates, and load_version writes the version and publishes it.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import click
 import numpy as np
@@ -30,7 +30,7 @@ import pandas as pd
 from fraudpipe.config import Config, ModelConfig, load_config
 from fraudpipe.errors import ModelError
 from spark_apps.features import window_features
-from spark_apps.model_evaluation import (
+from spark_apps.training.evaluation import (
     ClusterChoice,
     choose_fraud_clusters,
     choose_score_threshold,
@@ -41,15 +41,15 @@ from spark_apps.model_evaluation import (
     report_json,
     silhouette,
 )
-from spark_apps.model_fitting import SAMPLE_COLUMN, fit_models
+from spark_apps.training.fitting import SAMPLE_COLUMN, fit_models
 from spark_apps.model_registry import SPARK_MODEL_DIR, ModelRegistry, new_version
 from spark_apps.scoring import ModelMetadata, score_matrix, transform
-from spark_apps.training_data import Progress, extract_transactions, generate_dataset, generated_dataset_path
+from spark_apps.training.data import Progress, extract_transactions, generate_dataset, generated_dataset_path
 
 REPORT_FILE = "report.json"
 PLOT_FILE = "clusters.png"
 # Per-window uniform number (hashed from the window's key) that picks the split; the fit
-# sample's is model_fitting.SAMPLE_COLUMN.
+# sample's is fitting.SAMPLE_COLUMN.
 SPLIT_COLUMN = "__split_u"
 
 
@@ -233,7 +233,7 @@ def train_command(
     transactions: int | None, no_store: bool,
 ) -> None:
     """Train the KMeans model on labelled windows, evaluate it and publish a new version."""
-    from spark_apps.training_data import parse_time
+    from spark_apps.training.data import parse_time
 
     if from_store and input_path:
         raise click.UsageError("--from-store and --input are two different inputs: give one")
@@ -275,7 +275,7 @@ def run_training(
     since_ms <= event_time < until_ms when `from_store`, else a generated dataset.
     """
     from fraudpipe.store import open_store
-    from spark_apps.training_data import extract_store_transactions
+    from spark_apps.training.data import extract_store_transactions
 
     model_config = config.model
     if input_path is None and not from_store:

@@ -1,7 +1,7 @@
 """From the closed windows of one micro-batch to alert and metric rows: pure pandas, no Spark.
 
 Input is what the streaming aggregation emits (window_features columns). Rows without a
-sender are carriers of late and undecodable records (see spark_apps/stream_decode.py):
+sender are carriers of late and undecodable records (see spark_apps/stream/decode.py):
 their amount column holds how many of them were undecodable, the rest were late.
 Every output row is keyed so that writing it twice changes nothing: alerts by
 (sender_account, window_start), metrics by (minute, batch_id).

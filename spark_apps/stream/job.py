@@ -7,7 +7,7 @@ watermark closes it); load_* scores each micro-batch's closed windows with the n
 published model (re-read every batch: hot reload without a restart) and upserts alerts
 and per-(minute, batch) metrics, so a replayed batch overwrites instead of doubling.
 
-Run as `fraudpipe stream` or `spark-submit spark_apps/fraud_detection.py`.
+Run as `fraudpipe stream` or `spark-submit spark_apps/stream/job.py`.
 """
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file by spark-submit: make the project importable
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import click
 
 from fraudpipe import contracts
 from fraudpipe.config import Config, load_config
 from fraudpipe.errors import ModelError, StreamError
-from spark_apps import stream_decode as sd
+from spark_apps.stream import decode as sd
 
 log = logging.getLogger("fraudpipe.stream")
 
@@ -39,7 +39,7 @@ def extract_transactions(spark: Any, config: Config, *, topic: str = contracts.T
                          checkpoint: str | None = None) -> Any:
     """The transactions topic as a streaming DataFrame (decoded rows plus carrier rows)."""
     from spark_apps.features import INPUT_COLUMNS
-    from spark_apps.kafka_source import SOURCE_NAME, KafkaTransactionsSource
+    from spark_apps.stream.kafka_source import SOURCE_NAME, KafkaTransactionsSource
 
     spark.dataSource.register(KafkaTransactionsSource)
     return (
@@ -115,7 +115,7 @@ class BatchWriter:
         return model
 
     def __call__(self, batch: Any, batch_id: int) -> None:
-        from spark_apps.stream_outputs import build_outputs
+        from spark_apps.stream.outputs import build_outputs
 
         started = time.perf_counter()
         windows = batch.toPandas()  # closed windows only: small next to the input
@@ -193,7 +193,7 @@ def with_store_path(config: Config, sqlite_path: str) -> Config:
     return replace(config, store=replace(config.store, sqlite_path=sqlite_path))
 
 
-if __name__ == "__main__":  # spark-submit spark_apps/fraud_detection.py [--topic ...]
+if __name__ == "__main__":  # spark-submit spark_apps/stream/job.py [--topic ...]
     from fraudpipe.cli import main as cli_main
 
     sys.exit(cli_main(["stream", *sys.argv[1:]]))

@@ -7,7 +7,7 @@ import pytest
 
 from fraudpipe.config import ModelConfig
 from fraudpipe.errors import ModelError
-from spark_apps.model_fitting import FittedModel, log_features, model_features, tail_windows
+from spark_apps.training.fitting import FittedModel, log_features, model_features, tail_windows
 from spark_apps.scoring import ModelMetadata
 
 

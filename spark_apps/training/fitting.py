@@ -147,7 +147,7 @@ def fit_models(
 
     fraud_rows = np.flatnonzero(is_train & fraud)
     # The tail sharpens the border between normal and labelled fraud. Without labels there is
-    # no border, and its rare, far clusters would all pass for fraud (model_evaluation's rule).
+    # no border, and its rare, far clusters would all pass for fraud (training.evaluation's rule).
     tail_rows = tail_windows(windows, normal_train, draft, config.tail_share) if len(fraud_rows) else np.empty(0, int)
     # The two small fits are mostly Spark's per-iteration job scheduling, so they overlap well
     # from two threads: 3.8-4.7 s -> 2.9-3.5 s together (1M transactions, same centroids).

@@ -16,11 +16,12 @@ from fraudpipe import contracts
 from fraudpipe.config import Config
 from fraudpipe.errors import FraudpipeError
 from fraudpipe.health import http_json
+from fraudpipe.model_pointer import published_version
 
 SCHEMA_CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
-class SetupError(FraudpipeError):
+class ProvisioningError(FraudpipeError):
     """Preparing the pipeline (schemas, connectors, model) failed."""
 
 
@@ -31,7 +32,7 @@ def register_schemas(registry_url: str) -> dict[str, int]:
                             (contracts.LABELS_SUBJECT, contracts.label_schema_str())):
         status, body = http_json(f"{registry_url}/subjects/{subject}/versions", method="POST", body={"schema": schema})
         if status != 200 or not isinstance(body, dict):
-            raise SetupError(f"registering {subject} at {registry_url} failed: HTTP {status} {body}")
+            raise ProvisioningError(f"registering {subject} at {registry_url} failed: HTTP {status} {body}")
         ids[subject] = body["id"]
     return ids
 
@@ -52,16 +53,14 @@ def register_connectors(connect_url: str, *, prefix: str, overrides: dict[str, s
         config = {k: (overrides or {}).get(k, v) for k, v in spec["config"].items()}
         status, body = http_json(f"{connect_url}/connectors/{spec['name']}/config", method="PUT", body=config)
         if status not in (200, 201):
-            raise SetupError(f"registering connector {path.name} at {connect_url} failed: HTTP {status} {body}")
+            raise ProvisioningError(f"registering connector {path.name} at {connect_url} failed: HTTP {status} {body}")
         names.append(spec["name"])
     return names
 
 
 def ensure_model(config: Config, *, log_path: Path) -> None:
     """Train a first model when none is published yet, streaming the trainer's progress."""
-    from spark_apps.model_registry import load_latest
-
-    if load_latest(config.path(config.model.dir)) is not None:
+    if published_version(config.path(config.model.dir)) is not None:
         return
     click.echo("  no model yet: training one (progress below, full log in %s)" % log_path)
     with open(log_path, "ab") as log:
@@ -73,4 +72,4 @@ def ensure_model(config: Config, *, log_path: Path) -> None:
             log.write(line)
             click.echo("    " + line.decode(errors="replace").rstrip())
         if process.wait() != 0:
-            raise SetupError(f"training the first model failed (exit {process.returncode}); see {log_path}")
+            raise ProvisioningError(f"training the first model failed (exit {process.returncode}); see {log_path}")

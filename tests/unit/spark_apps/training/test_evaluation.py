@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_apps.model_evaluation import (
+from spark_apps.training.evaluation import (
     choose_fraud_clusters, choose_score_threshold, evaluate_windows, format_report, labelled_fraud_clusters, plot_clusters,
     silhouette,
 )

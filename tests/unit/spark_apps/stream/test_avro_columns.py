@@ -13,8 +13,8 @@ from fraudpipe.config import ProducerConfig
 from fraudpipe.errors import StreamError
 from producer.encoding import BatchEncoder
 from producer.generator import TransactionGenerator
-from spark_apps import stream_decode as sd
-from spark_apps.avro_columns import ColumnarDecoder, read_varints
+from spark_apps.stream import decode as sd
+from spark_apps.stream.avro_columns import ColumnarDecoder, read_varints
 from spark_apps.features import INPUT_COLUMNS
 
 SCHEMAS = {1: sd.plain_longs(contracts.transaction_schema(1)), 2: sd.plain_longs(contracts.transaction_schema(2))}

@@ -10,8 +10,8 @@ import pytest
 
 from fraudpipe import avro, contracts
 from fraudpipe.errors import StreamError
-from spark_apps import stream_decode as sd
-from spark_apps.kafka_source import KafkaStreamReader, SourceOptions, batch_watermark, share_budget
+from spark_apps.stream import decode as sd
+from spark_apps.stream.kafka_source import KafkaStreamReader, SourceOptions, batch_watermark, share_budget
 
 MINUTE = 60_000
 

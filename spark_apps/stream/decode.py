@@ -197,12 +197,12 @@ class BatchDecoder:
     """Decodes chunks of (key, value, offset) into Arrow batches of the output schema.
 
     Frames of writer schemas the columnar decoder plans are decoded in bulk with numpy
-    (spark_apps/avro_columns.py); the rest (other schema shapes, anything malformed) go
+    (spark_apps/stream/avro_columns.py); the rest (other schema shapes, anything malformed) go
     through fastavro one by one, which alone decides what is rejected and why.
     """
 
     def __init__(self, codec: AvroCodec, reader_version: int = 1, columns: Sequence[str] | None = None) -> None:
-        from spark_apps.avro_columns import ColumnarDecoder
+        from spark_apps.stream.avro_columns import ColumnarDecoder
 
         self._codec = codec
         self.schema = output_schema(reader_version, columns)

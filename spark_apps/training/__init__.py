@@ -1,0 +1,1 @@
+"""The training job: data, fitting, evaluation, publishing a model version (entry point: job.py)."""

@@ -1,0 +1,1 @@
+"""Reproducible inputs shared by tests and benchmarks (so benchmarks import no test code)."""

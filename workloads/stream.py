@@ -1,0 +1,90 @@
+"""The stream workload shared by the tests and the stream benchmark: a tiny published model
+and transactions generated and published with the real producer.
+
+Not test code: benchmarks import it, and tests/fixtures/stream.py builds its fixtures on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from fraudpipe.config import Config, ProducerConfig
+from fraudpipe.errors import ProducerError
+from spark_apps.model_registry import ModelRegistry, new_version
+from spark_apps.scoring import ModelMetadata
+
+# Typical spread of each feature the tiny model uses, so scaled distances are comparable.
+_SCALE = {"tx_count": 5.0, "total_amount_minor": 50_000.0, "failed_count": 5.0, "distinct_receivers": 5.0,
+          "max_amount_minor": 50_000.0, "small_amount_count": 5.0, "avg_amount_minor": 20_000.0, "failed_ratio": 0.3}
+# Window shapes in raw units: an ordinary sender minute, and card testing (many tiny, mostly failed charges).
+NORMAL_WINDOW = {"tx_count": 1, "total_amount_minor": 3_500, "failed_count": 0.05, "distinct_receivers": 1,
+                 "max_amount_minor": 3_500, "small_amount_count": 0, "avg_amount_minor": 3_500, "failed_ratio": 0.05}
+CARD_TESTING_WINDOW = {"tx_count": 12, "total_amount_minor": 1_800, "failed_count": 9, "distinct_receivers": 2,
+                       "max_amount_minor": 300, "small_amount_count": 12, "avg_amount_minor": 150, "failed_ratio": 0.75}
+
+
+def tiny_model(version: str | None = None, *, fraud_first: bool = False) -> ModelMetadata:
+    """A 2-centroid model: one normal cluster, one card-testing cluster (index from metadata)."""
+    # The model may use any subset of the shared features; these eight separate card testing.
+    names = tuple(_SCALE)
+    scale = [_SCALE[name] for name in names]
+    centroids = [tuple(shape[name] / s for name, s in zip(names, scale))
+                 for shape in (NORMAL_WINDOW, CARD_TESTING_WINDOW)]
+    if fraud_first:  # the fraud cluster's index is metadata, never a constant
+        centroids.reverse()
+    return ModelMetadata(
+        version=version or new_version(),
+        trained_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+        feature_names=names,
+        log_features=(),
+        scaler_mean=tuple(0.0 for _ in names),
+        scaler_std=tuple(scale),
+        centroids=tuple(centroids),
+        fraud_clusters=(0,) if fraud_first else (1,),
+    )
+
+
+def publish_model(directory: Path, model: ModelMetadata) -> None:
+    registry = ModelRegistry(directory)
+    registry.publish(registry.begin(), model)
+
+
+# --- feeding the topic ------------------------------------------------------------------
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on a minute boundary
+
+
+def producer_config(config: Config, *, card_testing_share: float = 0.04, event_rate: float = 40.0) -> ProducerConfig:
+    """The producer's config with more card testing than production, so a small run has many instances."""
+    patterns = dict(config.producer.patterns)
+    patterns["card_testing"] = dataclasses.replace(patterns["card_testing"], share=card_testing_share)
+    return dataclasses.replace(config.producer, patterns=patterns, clock="simulated", event_rate=event_rate, seed=11)
+
+
+def publish_transactions(config: Config, topic: str, *, count: int, schema_version: int = 1,
+                         start_ms: int = START_MS, skip: int = 0) -> list:
+    """Publish `count` generated transactions (after skipping `skip`) with the real producer; returns the batches."""
+    from producer.generator import TransactionGenerator
+    from producer.publisher import Publisher
+
+    generator = TransactionGenerator(producer_config(config), start_ms=start_ms, clock="simulated")
+    batches = []
+    seen = 0
+    for batch in generator.batches(skip + count):
+        first, seen = seen, seen + len(batch)  # stream positions [first, seen) of this batch
+        if seen <= skip:
+            continue
+        batches.append(batch.slice(max(skip - first, 0), len(batch)))
+    if sum(len(b) for b in batches) != count:
+        raise ProducerError(f"the generator gave {sum(len(b) for b in batches)} transactions, not {count}")
+    publisher = Publisher(config.kafka, dataclasses.replace(config.producer, schema_version=schema_version),
+                          registry_url=config.schema_registry.url, topic=topic, labels_topic=topic + "-labels",
+                          schema_version=schema_version, create_topics=True)
+    publisher.start(batches[0])
+    for batch in batches:
+        publisher.publish(batch)
+    unsent = publisher.flush(60)
+    if unsent or publisher.stats.errors:
+        raise ProducerError(f"publishing to {topic}: {unsent} records unsent after 60 s, "
+                            f"{publisher.stats.errors} errors (first: {publisher.stats.first_error})")
+    return batches
