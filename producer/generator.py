@@ -182,6 +182,11 @@ class TransactionGenerator:
         return self._cursor
 
     @property
+    def instances_started(self) -> int:
+        """Fraud instances placed so far (their ids are 0 .. instances_started - 1)."""
+        return self._next_instance
+
+    @property
     def pending_rows(self) -> int:
         """Burst rows already drawn whose event time lies after the last chunk."""
         return 0 if self._pending is None else len(self._pending["emit_ms"])
