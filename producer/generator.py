@@ -174,12 +174,21 @@ class TransactionGenerator:
         self._cursor = self.start_ms
         self._due = 0.0
         self._next_instance = 0
+        self._bursts_until = self.start_ms
         self._pending: dict[str, np.ndarray] | None = None  # burst rows at or after the cursor
 
     @property
     def generated_until_ms(self) -> int:
         """Event time up to which chunks have been generated (the end of the last one)."""
         return self._cursor
+
+    @property
+    def bursts_until_ms(self) -> int:
+        """End of the last chunk in which bursts were placed: after it (the whole_minutes tail) no burst starts.
+
+        A time-split evaluation should end its test range here, or the tail dilutes the fraud.
+        """
+        return self._bursts_until
 
     @property
     def instances_started(self) -> int:
@@ -269,6 +278,8 @@ class TransactionGenerator:
         self._due -= total
         pop = self.population
         bursts = self._bursts(start, end, total, place)
+        if place:
+            self._bursts_until = end
         parts = [] if bursts is None else [bursts]
         left = total - (0 if bursts is None else len(bursts["emit_ms"]))
         # Businesses send at their own absolute rates; consumers get whatever the event rate leaves.

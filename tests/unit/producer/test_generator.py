@@ -50,7 +50,7 @@ def test_same_seed_same_stream_and_other_seed_differs():
 
 def test_records_match_the_schema_and_conventions(stream):
     records, _, _ = stream
-    assert N <= len(records) < N + 9 * 60 * ProducerConfig().event_rate  # whole minutes: the longest span is 7.5 min
+    assert N <= len(records) < N + 11 * 60 * ProducerConfig().event_rate  # whole minutes: the longest span is 10 min
     N_ = len(records)
     fields = set(contracts.transaction_field_names(1))
     symbols = {name: set(contracts.enum_symbols(name)) for name in ("transaction_type", "status", "channel")}
@@ -150,6 +150,7 @@ def test_whole_minutes_never_cut_an_instance_and_stop_on_a_minute_boundary():
     assert whole and all(whole[i] == full[i] for i in whole)  # whole_minutes cuts none
     # ... and starts no new one once the count is reached
     assert gen.instances_started == started == len(whole) and set(cut) <= set(whole) < set(full)
+    assert gen.bursts_until_ms == START + 40_000 + 180_000  # the end of the chunk that reached the count (150 s in)
     assert gen.pending_rows == 0 and gen.generated_until_ms % MINUTE_MS == 0
     assert whole_end // MINUTE_MS == (gen.generated_until_ms - 1) // MINUTE_MS  # the last minute holds a row: no idle minutes
     assert whole_end > cut_end
