@@ -211,7 +211,7 @@ class ProducerConfig:
 
     rate: float = 200.0  # transactions per wall-clock second; 0 = as fast as possible
     seed: int = 42
-    accounts: int = 20000
+    accounts: int = 200000
     schema_version: int = 1
     clock: str = "realtime"  # realtime | simulated
     event_rate: float = 200.0  # simulated clock: transactions per event-time second
