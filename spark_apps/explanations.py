@@ -5,8 +5,9 @@ metadata (quantiles of each model feature over the normal training windows, and 
 currency the amounts are in); scoring turns a flagged window into at most EXPLAIN_TOP
 reasons. A feature is a reason only when
 
-- it pulls the window toward the nearest fraud centroid and away from the nearest normal
-  one: in the scaled space, (x - n)^2 - (x - f)^2 > 0 (these add up to d_normal^2 - d_fraud^2);
+- it pulls the window toward the nearest (likeliest) fraud cluster and away from the nearest
+  normal one: its term of the score's log-likelihood ratio for those two clusters is positive
+  (`contributions`; for models without cluster spreads (x - n)^2 - (x - f)^2 in the scaled space);
 - its value is unusual against the population (above the 90th or below the 10th
   percentile of normal training windows, on the side the fraud centroid lies), and,
   where the sender has a baseline (typical_tx, typical_amount_minor of spark_apps.history),
@@ -84,6 +85,7 @@ class ExplainedModel(Protocol):
     version: str
     feature_names: tuple[str, ...]
     centroids: tuple[tuple[float, ...], ...]
+    cluster_spread: tuple[tuple[float, ...], ...]
     population_profile: Mapping[str, Any]
 
 
@@ -212,14 +214,22 @@ def sender_typical(feature: str, values: Mapping[str, float]) -> float | None:
 
 
 # --- the reasons ---------------------------------------------------------------------------------
-def contributions(scaled: np.ndarray, normal: np.ndarray, fraud: np.ndarray | None) -> np.ndarray:
+def contributions(scaled: np.ndarray, normal: np.ndarray, fraud: np.ndarray | None,
+                  spread_normal: np.ndarray | None = None, spread_fraud: np.ndarray | None = None) -> np.ndarray:
     """Per feature: how much it moves the window toward the fraud centroid and away from the normal one.
 
-    (x - n)^2 - (x - f)^2; their sum is d_normal^2 - d_fraud^2. Without a fraud centroid
-    (a model that flags far outliers only) it is the pull away from normal, (x - n)^2.
+    Centroids only: (x - n)^2 - (x - f)^2, which add up to d_normal^2 - d_fraud^2 (the
+    distance-ratio score). With cluster spreads (diagonal Gaussians): the feature's term of
+    the log-likelihood ratio of the two clusters, ((x - n)/s_n)^2 / 2 - ((x - f)/s_f)^2 / 2
+    - log(s_f / s_n). Without a fraud centroid (a model flagging far outliers only) it is
+    the pull away from normal, (x - n)^2.
     """
-    away = (scaled - normal) ** 2
-    return away if fraud is None else away - (scaled - fraud) ** 2
+    if fraud is None:
+        return (scaled - normal) ** 2
+    if spread_normal is None or spread_fraud is None:
+        return (scaled - normal) ** 2 - (scaled - fraud) ** 2
+    return (0.5 * ((scaled - normal) / spread_normal) ** 2 - 0.5 * ((scaled - fraud) / spread_fraud) ** 2
+            - np.log(spread_fraud / spread_normal))
 
 
 def explain_window(values: Mapping[str, float], scaled: Sequence[float], normal_cluster: int,
@@ -231,10 +241,14 @@ def explain_window(values: Mapping[str, float], scaled: Sequence[float], normal_
     x = np.asarray(scaled, dtype=float)
     centroids = np.asarray(model.centroids, dtype=float)
     normal = centroids[normal_cluster]
-    fraud = centroids[fraud_cluster] if fraud_cluster is not None and fraud_cluster >= 0 else None
-    c = contributions(x, normal, fraud)
+    has_fraud = fraud_cluster is not None and fraud_cluster >= 0
+    fraud = centroids[fraud_cluster] if has_fraud else None
+    spreads = np.asarray(model.cluster_spread, dtype=float) if getattr(model, "cluster_spread", ()) else None
+    if spreads is not None and has_fraud:
+        c = contributions(x, normal, fraud, spreads[normal_cluster], spreads[fraud_cluster])
+    else:
+        c = contributions(x, normal, fraud)
     positive = float(np.clip(c, 0.0, None).sum())
-    toward = (fraud - normal) if fraud is not None else (x - normal)
     profile = model.population_profile or {}
     currency = profile.get("currency")
     reasons: list[dict[str, Any]] = []
@@ -242,7 +256,7 @@ def explain_window(values: Mapping[str, float], scaled: Sequence[float], normal_
         if c[j] <= 0 or len(reasons) == EXPLAIN_TOP:
             break
         name = model.feature_names[j]
-        high = bool(toward[j] > 0)
+        high = bool(x[j] >= normal[j])  # the side the window deviates to (the fraud side when c > 0 by distance)
         reason = _reason(name, float(values.get(name, np.nan)), high, float(x[j]), values, profile, currency)
         if reason is not None:
             reason["contribution"] = round(float(c[j]) / positive, 3)
