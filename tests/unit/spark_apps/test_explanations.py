@@ -181,3 +181,21 @@ def test_profile_percentiles_are_lower_bounds_of_the_share_below() -> None:
         assert ex.share_below(profile, "tx_count", v) <= (values < v).mean()
         assert ex.share_above(profile, "tx_count", v) <= (values > v).mean()
     assert ex.share_below(profile, "tx_count", 4.0) == 0.99 and ex.share_below(profile, "tx_count", 11.0) == 1.0
+
+
+def test_with_cluster_spreads_the_contributions_are_the_features_terms_of_the_log_likelihood_ratio() -> None:
+    from spark_apps.scoring import log_likelihoods
+
+    base = tiny_model("v1")
+    spread = ((0.3, 0.5, 0.2, 0.4, 0.6, 0.1, 0.5, 0.2), (2.0, 1.0, 3.0, 1.5, 0.8, 2.5, 1.0, 0.7))
+    model = dataclasses.replace(base, cluster_spread=spread, cluster_weight=(0.98, 0.02))
+    frame = window()
+    result = score_matrix(frame[list(model.feature_names)].to_numpy(dtype=float), model)
+    assert result["is_fraud"][0] and result["score"][0] >= model.threshold
+    x = result["scaled"][0]
+    c = ex.contributions(x, np.asarray(model.centroids[0]), np.asarray(model.centroids[1]),
+                         np.asarray(spread[0]), np.asarray(spread[1]))
+    ll = log_likelihoods(result["scaled"], model)[0]
+    assert c.sum() + np.log(0.02 / 0.98) == pytest.approx(ll[1] - ll[0])
+    reasons = json.loads(score_windows(frame, model)["explanation"].iloc[0])
+    assert reasons and all(c[model.feature_names.index(r["feature"])] > 0 for r in reasons)
