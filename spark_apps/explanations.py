@@ -33,6 +33,7 @@ PROFILE_LEVELS: Final = tuple(sorted({0.0, 0.001, 0.002, 0.005, 0.995, 0.997, 0.
                                       *(round(i / 100, 2) for i in range(1, 100))}))
 UNUSUAL_SHARE: Final = 0.90  # a value is unusual when above (or below) at least this share of normal windows
 SENDER_FACTOR: Final = 2.0  # ... and, with a sender baseline, at least this many times its typical (or 1/this)
+MIN_CONTRIBUTION: Final = 0.01  # share of the positive contributions below which a feature is noise, not a reason
 # Without a profile (models trained before it existed): unusual = this far from the training mean, scaled.
 FALLBACK_SCALED: Final = 2.0
 
@@ -253,7 +254,7 @@ def explain_window(values: Mapping[str, float], scaled: Sequence[float], normal_
     currency = profile.get("currency")
     reasons: list[dict[str, Any]] = []
     for j in np.argsort(-c, kind="stable"):
-        if c[j] <= 0 or len(reasons) == EXPLAIN_TOP:
+        if c[j] <= 0 or c[j] < MIN_CONTRIBUTION * positive or len(reasons) == EXPLAIN_TOP:
             break
         name = model.feature_names[j]
         high = bool(x[j] >= normal[j])  # the side the window deviates to (the fraud side when c > 0 by distance)
