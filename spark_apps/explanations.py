@@ -204,14 +204,17 @@ def sender_typical(feature: str, values: Mapping[str, float]) -> float | None:
     if baseline is None or typical_tx is None or not typical_tx > 0:
         return None
     typical_amount = values.get("typical_amount_minor") or 0.0
-    windows = 1.0
-    if feature.startswith("pair_") and values.get("pair_tx_count", 0) > values.get("tx_count", math.inf):
-        windows = 2.0  # the previous minute is part of the pair
+    windows = 2.0 if _two_minutes(feature, values) else 1.0
     if baseline == "tx":
         return float(typical_tx) * windows
     if baseline == "amount":
         return float(typical_amount) * windows if typical_amount > 0 else None
     return float(typical_amount) / float(typical_tx) if typical_amount > 0 else None
+
+
+def _two_minutes(feature: str, values: Mapping[str, float]) -> bool:
+    """Whether a pair_* feature spans two minutes: the previous one took part (more transactions than the window's)."""
+    return feature.startswith("pair_") and values.get("pair_tx_count", 0) > values.get("tx_count", math.inf)
 
 
 # --- the reasons ---------------------------------------------------------------------------------
@@ -289,13 +292,13 @@ def _reason(name: str, value: float, high: bool, scaled: float, values: Mapping[
         if (ratio < SENDER_FACTOR) if high else (ratio > 1 / SENDER_FACTOR):
             return None  # ordinary for this sender: no reason
         times = f"{ratio:,.0f}x" if ratio >= 10 or round(ratio, 1).is_integer() else f"{ratio:.1f}x"
-        sender = f" — {times} {_typical_phrase(name, typical, unit, currency)}"
+        sender = f" — {times} {_typical_phrase(name, typical, unit, currency, _two_minutes(name, values))}"
     elif _SPECS.get(name, ("", "", None))[2] and values.get("history_windows") == 0:
         sender = " — no earlier activity from this sender"
     else:
         sender = ""
     shown = format_value(unit, value, currency)
-    text = f"{shown} {_phrase(name, phrase, currency)}{sender}; {population}"
+    text = f"{shown} {_phrase(name, phrase, currency, values)}{sender}; {population}"
     return {
         "feature": name,
         "value": _plain(value),
@@ -308,18 +311,19 @@ def _reason(name: str, value: float, high: bool, scaled: float, values: Mapping[
     }
 
 
-def _typical_phrase(name: str, typical: float, unit: str, currency: str | None) -> str:
+def _typical_phrase(name: str, typical: float, unit: str, currency: str | None, two_minutes: bool) -> str:
     shown = format_value(unit, typical, currency, typical=True)
     baseline = _SPECS[name][2]
     if baseline == "per_tx":
         return f"this sender's typical transaction of {shown}"
-    if baseline == "tx":
-        return f"this sender's typical {shown} {'in two minutes' if name.startswith('pair_') else 'a minute'}"
-    return f"this sender's typical {shown}"
+    return f"this sender's typical {shown} {'in two minutes' if two_minutes else 'a minute'}"
 
 
-def _phrase(name: str, phrase: str, currency: str | None) -> str:
-    """The feature's phrase; the tiny-charge ones name the cut in money (features.SMALL_AMOUNT_MINOR)."""
+def _phrase(name: str, phrase: str, currency: str | None, values: Mapping[str, float]) -> str:
+    """The feature's phrase: a pair_* of one window reads as that window's; tiny charges name their cut in money."""
+    single = name.removeprefix("pair_")
+    if single != name and single in _SPECS and values.get("pair_tx_count") is not None and not _two_minutes(name, values):
+        phrase = _SPECS[single][1]
     if name.endswith("small_amount_count"):
         from spark_apps.features import SMALL_AMOUNT_MINOR
 

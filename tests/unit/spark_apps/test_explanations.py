@@ -90,7 +90,7 @@ def test_money_reason_states_sender_history_and_population() -> None:
     reasons = json.loads(scored["explanation"].iloc[0])
     assert [r["feature"] for r in reasons] == ["total_amount_minor"]  # 2 transactions are no deviation
     text = reasons[0]["text"]
-    assert text.startswith("$19,708.91 sent in the minute — 41x this sender's typical $480.00; higher than")
+    assert text.startswith("$19,708.91 sent in the minute — 41x this sender's typical $480.00 a minute; higher than")
     assert reasons[0]["typical_for_sender"] == 48_000 and reasons[0]["population_percentile"] >= 99.9
 
 
@@ -199,3 +199,19 @@ def test_with_cluster_spreads_the_contributions_are_the_features_terms_of_the_lo
     assert c.sum() + np.log(0.02 / 0.98) == pytest.approx(ll[1] - ll[0])
     reasons = json.loads(score_windows(frame, model)["explanation"].iloc[0])
     assert reasons and all(c[model.feature_names.index(r["feature"])] > 0 for r in reasons)
+
+
+@pytest.mark.parametrize("pair_tx, expected", [
+    (5, "€19,708.91 sent in this minute and the one before — 21x this sender's typical €960.00 in two minutes; "),
+    (2, "€19,708.91 sent in the minute — 41x this sender's typical €480.00 a minute; "),  # no previous minute
+])
+def test_a_pair_feature_says_whether_the_previous_minute_took_part(pair_tx: int, expected: str) -> None:
+    names = ("pair_total_amount_minor",)
+    population = normal_population()["total_amount_minor"][:, None]
+    model = dataclasses.replace(tiny_model("v1"), feature_names=names, scaler_mean=(0.0,), scaler_std=(50_000.0,),
+                                centroids=((0.07,), (40.0,)), fraud_clusters=(1,),
+                                population_profile=ex.population_profile(population, names, currency="EUR"))
+    values = {"pair_total_amount_minor": 1_970_891.0, "pair_tx_count": float(pair_tx), "tx_count": 2.0,
+              "typical_tx": 1.2, "typical_amount_minor": 48_000.0, "history_windows": 30.0}
+    reasons = ex.explain_window(values, np.array([1_970_891 / 50_000]), 0, 1, model)
+    assert len(reasons) == 1 and reasons[0]["text"].startswith(expected)
