@@ -77,6 +77,10 @@ _SPECS: Final[dict[str, tuple[str, str, str | None]]] = {
     "typical_tx": ("count", "transactions in this sender's typical minute", None),
     "typical_amount_minor": ("money", "sent in this sender's typical minute", None),
     "idle_minutes": ("minutes", "idle before this activity", None),
+    # decayed over the few minutes before the pair (3-minute half-life): a slow burst's earlier part
+    # (a decayed sum, not per minute: no sender baseline to compare it with)
+    "recent_tx": ("count", "transactions in the few minutes before (decayed count)", None),
+    "recent_amount_minor": ("money", "sent in the few minutes before (decayed sum)", None),
 }
 
 
