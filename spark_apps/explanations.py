@@ -185,20 +185,36 @@ def format_value(unit: str, value: float, currency: str | None, *, typical: bool
 # --- population and sender ---------------------------------------------------------------------
 def share_below(profile: Mapping[str, Any], feature: str, value: float) -> float | None:
     """At least this share of normal training windows had a value below `value` (None: not profiled)."""
-    q = profile.get("quantiles", {}).get(feature)
-    if not q:
+    q = _quantiles(profile, feature)
+    if q is None:
         return None
-    index = int(np.searchsorted(np.asarray(q), value, side="left"))  # quantiles below value
+    index = int(np.searchsorted(q, value, side="left"))  # quantiles below value
     return float(profile["levels"][index - 1]) if index > 0 else 0.0
 
 
 def share_above(profile: Mapping[str, Any], feature: str, value: float) -> float | None:
     """At least this share of normal training windows had a value above `value` (None: not profiled)."""
-    q = profile.get("quantiles", {}).get(feature)
-    if not q:
+    q = _quantiles(profile, feature)
+    if q is None:
         return None
-    index = int(np.searchsorted(np.asarray(q), value, side="right"))  # first quantile above value
+    index = int(np.searchsorted(q, value, side="right"))  # first quantile above value
     return 1.0 - float(profile["levels"][index]) if index < len(q) else 0.0
+
+
+_ARRAYS: dict[int, tuple[Any, dict[str, np.ndarray]]] = {}  # id(quantiles mapping) -> (it, its arrays)
+
+
+def _quantiles(profile: Mapping[str, Any], feature: str) -> np.ndarray | None:
+    """A feature's quantiles as an array, converted once per profile (explaining a batch reads them often)."""
+    quantiles = profile.get("quantiles") or {}
+    if not quantiles.get(feature):
+        return None
+    cached = _ARRAYS.get(id(quantiles))
+    if cached is None or cached[0] is not quantiles:
+        if len(_ARRAYS) > 16:  # a stream sees one model at a time; keep a few
+            _ARRAYS.clear()
+        cached = _ARRAYS[id(quantiles)] = (quantiles, {name: np.asarray(q, dtype=float) for name, q in quantiles.items()})
+    return cached[1][feature]
 
 
 def sender_typical(feature: str, values: Mapping[str, float]) -> float | None:
@@ -278,7 +294,7 @@ def _reason(name: str, value: float, high: bool, scaled: float, values: Mapping[
     if math.isnan(value):
         return None
     unit, phrase, _ = _SPECS.get(name, ("count", name.replace("_", " "), None))
-    if profile.get("quantiles", {}).get(name):
+    if _quantiles(profile, name) is not None:
         share = share_below(profile, name, value) if high else share_above(profile, name, value)
         if share is None or share < UNUSUAL_SHARE:
             return None
