@@ -88,3 +88,7 @@ class DashboardError(FraudpipeError):
     def __init__(self, message: str, *, http_status: int = 400) -> None:
         self.http_status = http_status
         super().__init__(message)
+
+
+class RealstackError(FraudpipeError):
+    """The real-stack bench (Apache Kafka and Cassandra from Maven jars) could not be fetched, started or reached."""
