@@ -172,11 +172,11 @@ def _default_patterns() -> types.MappingProxyType:
             slow=_v(0.2, (8, 25), (120, 300), ("PURCHASE",), ("ONLINE",), (0.5, 5), 0.4, (0.4, 0.9), "any", "merchant", (1, 3))),
         "account_takeover": fam(
             0.001,
-            drain=_v(0.5, (1, 6), (10, 180), ("TRANSFER",), _REMOTE, (1500, 10000), 0.4, (0.0, 0.15), "any", "new", (1, 3),
+            drain=_v(0.5, (2, 6), (10, 120), ("TRANSFER",), _REMOTE, (1500, 10000), 0.4, (0.0, 0.15), "any", "new", (1, 3),
                      amount_min=1000.0),
-            dormant_takeover=_v(0.25, (1, 5), (10, 240), ("TRANSFER",), _REMOTE, (1500, 8000), 0.4, (0.0, 0.15), "dormant", "new",
+            dormant_takeover=_v(0.25, (2, 5), (10, 150), ("TRANSFER",), _REMOTE, (1500, 8000), 0.4, (0.0, 0.15), "dormant", "new",
                                 (1, 3), amount_min=1000.0),
-            purchase_spree=_v(0.25, (3, 10), (30, 240), ("PURCHASE",), _REMOTE, (300, 3000), 0.5, (0.0, 0.2), "any", "merchant",
+            purchase_spree=_v(0.25, (4, 10), (30, 150), ("PURCHASE",), _REMOTE, (300, 3000), 0.5, (0.0, 0.2), "any", "merchant",
                               amount_min=150.0)),
         "velocity_spike": fam(
             0.003,
@@ -184,7 +184,7 @@ def _default_patterns() -> types.MappingProxyType:
             slow=_v(0.4, (10, 30), 50, ("PURCHASE", "PAYMENT"), pos, (20, 150), 0.8, (0.01, 0.1), "any", "merchant", pace=(5, 8))),
         "mule_fan_out": fam(
             0.002,
-            fan_out=_v(0.6, (5, 40), (20, 180), ("TRANSFER",), _REMOTE, (100, 2000), 0.3, (0.0, 0.05), "any", "new"),
+            fan_out=_v(0.6, (6, 40), (20, 120), ("TRANSFER",), _REMOTE, (100, 2000), 0.3, (0.0, 0.05), "any", "new"),
             structuring=_v(0.4, (5, 25), (30, 240), ("TRANSFER",), _REMOTE, 950, 0.1, (0.0, 0.05), "any", "new", threshold=1000.0)),
     })
 

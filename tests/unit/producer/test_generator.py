@@ -214,4 +214,4 @@ def test_consumer_windows_stay_human_and_bursts_stay_busy(default_stream):
     _, sizes = np.unique(np.stack([s.sender[rows], s.event_time[rows] // MINUTE_MS]), axis=1, return_counts=True)
     # Poisson background at <= 2.5/min plus a legitimate burst or two per window
     assert sizes.max() < 30
-    assert (sizes >= 10).sum() > 10
+    assert (sizes >= 4).sum() > 10  # legitimate bursts (200k accounts: background alone rarely gives 4)
