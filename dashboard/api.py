@@ -1,4 +1,4 @@
-"""The JSON API behind every page (documented in the README's dashboard section)."""
+"""The JSON API behind every page (documented in docs/dashboard.md)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request

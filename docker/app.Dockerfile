@@ -26,7 +26,8 @@ WORKDIR /app
 
 # Dependencies first, in their own layer, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+# The production stack stores in Cassandra: the [cassandra] extra is part of the image.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['cassandra']))" \
       > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
@@ -35,10 +36,17 @@ COPY . .
 RUN pip install --no-deps -e . \
  && chmod 0755 docker/register-connectors.sh
 
-# Run unprivileged. /data holds what outlives a container (models, Spark checkpoints
-# and work dirs); compose mounts named volumes there, which inherit this ownership.
+# spark.kafka_source=jvm: spark-sql-kafka-0-10 and spark-avro at the installed pyspark
+# version, with the dependencies Spark does not ship, resolved once by Spark's own Ivy from
+# Maven Central, so no container downloads anything at run time.
+RUN python -m spark_apps.stream.jvm_source /opt/spark-jars
+
+# Run unprivileged. /app stays root's and read-only to the app: everything written goes
+# to /data (models, training datasets, Spark checkpoints and work dirs) or /tmp. Compose
+# mounts named volumes on these directories, and a new volume takes the ownership of the
+# directory it is mounted on, so each must exist here (tests/unit/test_compose.py checks).
 RUN useradd --create-home --uid 10001 fraudpipe \
- && mkdir -p /data/models /data/checkpoints /data/spark-work /tmp/spark \
+ && mkdir -p /data/models /data/datasets /data/checkpoints /data/spark-work /tmp/spark \
  && chown -R fraudpipe:fraudpipe /data /tmp/spark
 USER fraudpipe
 

@@ -7,6 +7,11 @@
 #
 # Default file: connectors/cassandra-sink.json. Works the same against the embedded
 # `fraudpipe connect` worker, which speaks the same REST API.
+#
+# A worker that just joined its group answers 409 (rebalance in progress) and one still
+# starting answers 5xx or nothing: those are retried with a doubling back-off (1 s up to
+# 8 s) until REGISTER_WAIT_SECONDS (default 180) have passed. Any other status is an error
+# in the connector JSON and fails at once.
 set -euo pipefail
 
 url="${FRAUDPIPE_CONNECT__URL:?set FRAUDPIPE_CONNECT__URL to the Kafka Connect REST URL}"
@@ -50,12 +55,29 @@ body=$(mktemp)
 trap 'rm -f "$body"' EXIT
 for file in "$@"; do
   { read -r name; read -r config; } < <(split_connector "$file")
-  code=$(curl -sS -o "$body" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
-           --data "$config" "$url/connectors/$name/config")
-  case "$code" in
-    200|201) echo "connector $name: config accepted (HTTP $code) from $file" ;;
-    *) echo "error: registering $name from $file failed with HTTP $code: $(cat "$body")" >&2; exit 1 ;;
-  esac
+  attempt=0
+  delay=1
+  while :; do
+    attempt=$((attempt + 1))
+    : > "$body"
+    # curl prints 000 when nothing answered; its exit status is not the verdict here
+    code=$(curl -sS -o "$body" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+             --data "$config" "$url/connectors/$name/config" || true)
+    case "$code" in
+      200|201) echo "connector $name: config accepted (HTTP $code) from $file"; break ;;
+      409|5??|000)
+        if [ $(( $(date +%s) + delay )) -gt "$deadline" ]; then
+          echo "error: registering $name from $file: still HTTP $code after $attempt attempts" \
+               "and ${wait_seconds}s: $(cat "$body")" >&2
+          exit 1
+        fi
+        echo "connector $name: HTTP $code (attempt $attempt, the worker is rebalancing or starting);" \
+             "retrying in ${delay}s" >&2
+        sleep "$delay"
+        delay=$(( delay < 8 ? delay * 2 : 8 )) ;;
+      *) echo "error: registering $name from $file failed with HTTP $code: $(cat "$body")" >&2; exit 1 ;;
+    esac
+  done
 
   # A config can be accepted and still fail to start (plugin missing, store down).
   while :; do

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from fraudpipe.contracts import PROJECT_ROOT
+from fraudpipe.contracts import PROJECT_ROOT, TRANSACTION_SCHEMA_VERSIONS
 from fraudpipe.errors import ConfigError
 from fraudpipe.producer_config import (  # noqa: F401  (re-exported: the producer's section lives there)
     AmountConfig, BusinessConfig, DormantConfig, FamilyConfig, IntRange, ProducerConfig, Range, SegmentsConfig,
@@ -73,6 +73,9 @@ class StoreConfig:
             raise ConfigError(f"store.backend must be 'sqlite' or 'cassandra', got {self.backend!r}")
 
 
+KAFKA_SOURCES = ("python", "jvm")
+
+
 @dataclass(frozen=True)
 class SparkConfig:
     master: str = "local[2]"
@@ -91,12 +94,21 @@ class SparkConfig:
     watermark_seconds: int = 10
     max_records_per_trigger: int = 200000
     reader_schema_version: int = 1  # the transaction schema version the job reads as (2 adds device_id)
+    # python: the jar-free Python data source (spark_apps/stream/kafka_source.py); jvm: Spark's
+    # spark-sql-kafka-0-10 source with spark-avro's from_avro (spark_apps/stream/jvm_source.py)
+    kafka_source: str = "python"
+    # jvm only: a directory with the spark-sql-kafka-0-10 and spark-avro jars (at the pyspark
+    # version) and their dependencies; "" = spark.jars.packages, resolved from Maven Central
+    kafka_jars_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
             raise ConfigError("spark.watermark_seconds, trigger_seconds and max_records_per_trigger must be >= 0")
-        if self.reader_schema_version not in (1, 2):
-            raise ConfigError(f"spark.reader_schema_version must be 1 or 2, got {self.reader_schema_version}")
+        if self.reader_schema_version not in TRANSACTION_SCHEMA_VERSIONS:
+            raise ConfigError(f"spark.reader_schema_version must be one of {TRANSACTION_SCHEMA_VERSIONS}, "
+                              f"got {self.reader_schema_version}")
+        if self.kafka_source not in KAFKA_SOURCES:
+            raise ConfigError(f"spark.kafka_source must be one of {', '.join(KAFKA_SOURCES)}, got {self.kafka_source!r}")
 
 
 @dataclass(frozen=True)
@@ -120,14 +132,14 @@ class ModelConfig:
     dir: str = ".fraudpipe/models"
     k: int = 16
     seed: int = 7
-    train_transactions: int = 1000000  # `fraudpipe train`: ~125 held-out fraud windows to evaluate on (README: training)
+    train_transactions: int = 1000000  # `fraudpipe train`: ~125 held-out fraud windows to evaluate on (docs/training.md)
     first_model_transactions: int = 300000  # `fraudpipe up` with no model yet: a first model in about half a minute
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
     max_iter: int = 20
     train_fraction: float = 0.8  # of the windows; the rest is the held-out evaluation split
     # the window features the model is fitted on (a subset of spark_apps.features.FEATURE_NAMES):
     # failed_count, small_amount_count, failed_ratio and distinct_types are left out because
-    # one failed or tiny transaction moved a quiet window by 5+ standard deviations (README: training)
+    # one failed or tiny transaction moved a quiet window by 5+ standard deviations (docs/training.md)
     features: tuple[str, ...] = (
         "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
         "remote_amount_minor",

@@ -1,4 +1,4 @@
-"""`fraudpipe config`: show the effective settings, or the reference table the README carries."""
+"""`fraudpipe config`: show the effective settings, or the reference table docs/configuration.md carries."""
 from __future__ import annotations
 
 import dataclasses

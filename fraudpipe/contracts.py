@@ -82,14 +82,34 @@ TRANSFER_TYPES: Final = frozenset({"TRANSFER"})
 REMOTE_CHANNELS: Final = frozenset({"ONLINE", "MOBILE"})
 
 # The field schema v2 adds; v2 is derived from schema.avsc so the schema has one source.
+DEVICE_ID_FIELD: Final = "device_id"
 V2_EXTRA_FIELDS: Final = (
     {
-        "name": "device_id",
+        "name": DEVICE_ID_FIELD,
         "type": ["null", "string"],
         "default": None,
         "doc": "Added in v2: fingerprint of the device that initiated the payment.",
     },
 )
+
+
+# What each version adds to the one before it (v1 is schema.avsc): the one place that decides
+# "v2 adds device_id". The generator, the file writer, the encoder and config read it here.
+SCHEMA_ADDITIONS: Final = {2: V2_EXTRA_FIELDS}
+TRANSACTION_SCHEMA_VERSIONS: Final = (1, *SCHEMA_ADDITIONS)
+
+
+def added_field_names(version: int) -> tuple[str, ...]:
+    """The fields transaction schema `version` has beyond schema.avsc, in schema order."""
+    check_schema_version(version)
+    return tuple(f["name"] for v in TRANSACTION_SCHEMA_VERSIONS[1:] if v <= version for f in SCHEMA_ADDITIONS[v])
+
+
+def check_schema_version(version: int) -> None:
+    """Raise SchemaError naming the known versions unless `version` is one of them."""
+    if version not in TRANSACTION_SCHEMA_VERSIONS:
+        known = ", ".join(map(str, TRANSACTION_SCHEMA_VERSIONS))
+        raise SchemaError(f"unknown transaction schema version {version}; known: {known}")
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -101,17 +121,14 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 @lru_cache(maxsize=None)
 def _transaction_schema_text(version: int) -> str:
+    check_schema_version(version)
     schema = _load_json(TRANSACTION_SCHEMA_FILE)
-    if version == 1:
-        return json.dumps(schema)
-    if version == 2:
-        schema = dict(schema, fields=[*schema["fields"], *V2_EXTRA_FIELDS])
-        return json.dumps(schema)
-    raise SchemaError(f"unknown transaction schema version {version}; known: 1, 2")
+    added = [f for v in TRANSACTION_SCHEMA_VERSIONS[1:] if v <= version for f in SCHEMA_ADDITIONS[v]]
+    return json.dumps(dict(schema, fields=[*schema["fields"], *added]) if added else schema)
 
 
 def transaction_schema(version: int = 1) -> dict[str, Any]:
-    """The transaction schema as a dict: v1 is schema.avsc, v2 adds V2_EXTRA_FIELDS."""
+    """The transaction schema as a dict: v1 is schema.avsc, later versions add SCHEMA_ADDITIONS."""
     return json.loads(_transaction_schema_text(version))
 
 

@@ -1,36 +1,29 @@
 """Health probes for the components of a running stack: cheap, bounded, never raising."""
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
+import requests
 
 
 def http_ok(url: str, *, timeout: float = 2.0) -> bool:
     """True when GET `url` answers 2xx within `timeout`."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs from config
-            return 200 <= response.status < 300
-    except (urllib.error.URLError, OSError, ValueError):
+        return requests.get(url, timeout=timeout).ok
+    except (requests.RequestException, ValueError):
         return False
 
 
 def http_json(url: str, *, method: str = "GET", body: object = None, timeout: float = 10.0) -> tuple[int, object]:
     """Send a JSON request; return (status, decoded body). Connection errors give status 0."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            return exc.code, json.loads(raw) if raw else None
-        except ValueError:
-            return exc.code, raw.decode(errors="replace")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        response = requests.request(method, url, json=body, timeout=timeout)
+    except (requests.RequestException, ValueError) as exc:
         return 0, str(exc)
+    if not response.content:
+        return response.status_code, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:  # not JSON: the text says what went wrong
+        return response.status_code, response.text
 
 
 def kafka_ok(bootstrap: str, *, timeout: float = 2.0) -> bool:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from fraudpipe.avro import frame_header
-from fraudpipe.errors import SerializationError
+from fraudpipe import contracts
+from fraudpipe.errors import SchemaError, SerializationError
 from producer.generator import TransactionBatch
 
 _VARINT_MAX = 10
@@ -49,8 +50,10 @@ class BatchEncoder:
     """Encodes TransactionBatch rows as Confluent frames under one registered schema id."""
 
     def __init__(self, schema_id: int, *, schema_version: int = 1) -> None:
-        if schema_version not in (1, 2):
-            raise SerializationError(f"unknown transaction schema version {schema_version}; known: 1, 2")
+        try:
+            self._device = contracts.DEVICE_ID_FIELD in contracts.added_field_names(schema_version)
+        except SchemaError as exc:
+            raise SerializationError(str(exc)) from exc
         self.schema_id = schema_id
         self.schema_version = schema_version
         self._header = _constant(frame_header(schema_id))
@@ -91,7 +94,7 @@ class BatchEncoder:
         enums = np.stack([batch.transaction_type, batch.status, batch.channel], axis=1).astype(np.uint8) * 2
         pieces.append(enums)
         masks.append(np.ones(enums.shape, dtype=bool))
-        if self.schema_version == 2:
+        if self._device:
             # union ["null", "string"] branch 1 (zig-zag 2), then the string
             branch = np.full((n, 1), 2, dtype=np.uint8)
             prefix = np.broadcast_to(_constant(_avro_string_prefix(batch.device.shape[1])), (n, 1))

@@ -59,8 +59,8 @@ def transactions_table(batch: TransactionBatch, *, schema_version: int = 1, with
         "status": _symbols(batch.status, STATUSES),
         "channel": _symbols(batch.channel, CHANNELS),
     }
-    if schema_version == 2:
-        columns["device_id"] = _fixed_strings(batch.device)
+    if contracts.DEVICE_ID_FIELD in contracts.added_field_names(schema_version):
+        columns[contracts.DEVICE_ID_FIELD] = _fixed_strings(batch.device)
     if with_pattern:
         not_fraud = batch.pattern < 0
         names = pa.array(batch.pattern_names, type=pa.string())

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 
+from fraudpipe import contracts
 from fraudpipe.config import ProducerConfig
 from fraudpipe.errors import ConfigError
 from producer.patterns import build_families, place_instances
@@ -99,8 +100,8 @@ class TransactionBatch:
             "status": [STATUSES[i] for i in self.status.tolist()],
             "channel": [CHANNELS[i] for i in self.channel.tolist()],
         }
-        if schema_version == 2:
-            columns["device_id"] = _strings(self.device)
+        if contracts.DEVICE_ID_FIELD in contracts.added_field_names(schema_version):
+            columns[contracts.DEVICE_ID_FIELD] = _strings(self.device)
         names = list(columns)
         return [dict(zip(names, row)) for row in zip(*columns.values())]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
@@ -63,9 +63,11 @@ class Publisher:
         labels_topic: str = contracts.LABELS_TOPIC,
         schema_version: int | None = None,
         create_topics: bool = False,
+        client_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.kafka = kafka
         self.config = producer
+        self._client_config = dict(client_config or {})
         self.registry_url = registry_url
         self.topic = topic
         self.labels_topic = labels_topic
@@ -106,6 +108,8 @@ class Publisher:
             "delivery.report.only.error": True,
             "on_delivery": self._on_delivery,
             "error_cb": self._on_error,
+            # librdkafka properties over these defaults (tests: one record per batch, see tests/fixtures/stream.py)
+            **(self._client_config or {}),
         })
 
     def _check_topics(self) -> None:

@@ -39,12 +39,14 @@ def driver_java_options(config: SparkConfig, extra: str = "") -> str:
     return " ".join(part.strip() for part in (config.driver_java_options, extra) if part.strip())
 
 
-def build_session(config: SparkConfig, *, app_name: str = "fraudpipe", extra_java_options: str = ""):  # -> SparkSession
+def build_session(config: SparkConfig, *, app_name: str = "fraudpipe", extra_java_options: str = "",
+                  kafka_jars: bool = False):  # -> SparkSession
     """A SparkSession for `config`: few shuffle partitions, Arrow on, quiet UI, local-friendly.
 
     `extra_java_options` are added to `config.driver_java_options` (training adds
-    `train_java_options`). Like the driver memory, JVM flags only count when this call
-    starts the JVM.
+    `train_java_options`). `kafka_jars` adds Spark's Kafka source and spark-avro when
+    `config.kafka_source` is jvm (spark_apps/stream/jvm_source.py). Like the driver memory, JVM
+    flags and jars only count when this call starts the JVM.
     """
     java_version()
     # The Python data source planner starts its workers from PYSPARK_PYTHON alone (the
@@ -80,6 +82,12 @@ def build_session(config: SparkConfig, *, app_name: str = "fraudpipe", extra_jav
         # (numRowsTotal then reads 0). Together: ~15% less CPU per transaction (benchmarks/stream).
         .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
     )
+    if kafka_jars:
+        from fraudpipe.config import project_path
+        from spark_apps.stream.jvm_source import session_options
+
+        for key, value in session_options(config, resolve=project_path).items():
+            builder = builder.config(key, value)
     java_options = driver_java_options(config, extra_java_options)
     if java_options:  # none: leave the flags of spark-defaults.conf or spark-submit alone
         builder = builder.config("spark.driver.extraJavaOptions", java_options)

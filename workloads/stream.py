@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -81,7 +82,8 @@ def producer_config(config: Config, *, card_testing_share: float = 0.04, event_r
 
 
 def publish_transactions(config: Config, topic: str, *, count: int, schema_version: int = 1,
-                         start_ms: int = START_MS, skip: int = 0) -> list:
+                         start_ms: int = START_MS, skip: int = 0,
+                         client_config: Mapping[str, Any] | None = None) -> list:
     """Publish `count` generated transactions (after skipping `skip`) with the real producer; returns the batches."""
     from producer.generator import TransactionGenerator
     from producer.publisher import Publisher
@@ -98,7 +100,7 @@ def publish_transactions(config: Config, topic: str, *, count: int, schema_versi
         raise ProducerError(f"the generator gave {sum(len(b) for b in batches)} transactions, not {count}")
     publisher = Publisher(config.kafka, dataclasses.replace(config.producer, schema_version=schema_version),
                           registry_url=config.schema_registry.url, topic=topic, labels_topic=topic + "-labels",
-                          schema_version=schema_version, create_topics=True)
+                          schema_version=schema_version, create_topics=True, client_config=client_config)
     publisher.start(batches[0])
     for batch in batches:
         publisher.publish(batch)

@@ -1,6 +1,7 @@
 """Stream job benchmark: sustained tx/s on local[2], a stage profile, and freshness at several input rates.
 
-    .venv/bin/python -m benchmarks.stream [--count 400000] [--rates 2000,10000,30000] [--seconds 100]
+    .venv/bin/python -m benchmarks.stream [--count 1000000] [--rates 2000,10000,30000] [--seconds 720]
+                                          [--sources python,jvm] [--jars DIR]
 
 Starts its own broker and Schema Registry on free loopback ports and a tiny model.
 1. Throughput: `--count` transactions pre-published (simulated clock), then the real job
@@ -21,6 +22,10 @@ Starts its own broker and Schema Registry on free loopback ports and a tiny mode
    which adds the producer's own lag behind real time.
 CPU: the 2 cores are shared, so every rate is also given per CPU-second of the Spark job
 (JVM + Python workers + this driver process, from /proc), next to the load average.
+Sources: every run is done for each spark.kafka_source in --sources (the jar-free Python
+source and Spark's JVM Kafka source with spark-avro) on the same records, and the ladders
+are printed side by side. Freshness percentiles need >= 10 closed minutes per rate: the
+default --seconds 720 gives 11 after the first.
 Target: >= 100,000 tx/s with p95 freshness <= 2 s.
 """
 from __future__ import annotations
@@ -43,6 +48,9 @@ from fraudpipe.registry.server import RegistryServer
 from fraudpipe.store import open_store
 
 TARGET_RATE, TARGET_P95_S = 100_000, 2.0
+MIN_CLOSED_MINUTES = 10  # freshness percentiles need at least this many closed minutes per rate
+STALL_S = 15.0
+SOURCES = ("python", "jvm")
 
 
 def _tree_cpu_seconds(root: int) -> float:
@@ -74,7 +82,8 @@ def spark_cpu_seconds(spark) -> float:
     return _tree_cpu_seconds(jvm) + me.user + me.system
 
 
-def configure(base, broker, registry, work: Path, *, watermark: int, max_records: int, trigger: float):
+def configure(base, broker, registry, work: Path, *, watermark: int, max_records: int, trigger: float,
+              source: str = "python"):
     from workloads.stream import publish_model, tiny_model
 
     publish_model(work / "models", tiny_model())
@@ -85,7 +94,7 @@ def configure(base, broker, registry, work: Path, *, watermark: int, max_records
         store=dataclasses.replace(base.store, backend="sqlite", sqlite_path=str(work / "store.db")),
         model=dataclasses.replace(base.model, dir=str(work / "models")),
         spark=dataclasses.replace(base.spark, checkpoint_dir=str(work / "ck"), watermark_seconds=watermark,
-                                  max_records_per_trigger=max_records, trigger_seconds=trigger),
+                                  max_records_per_trigger=max_records, trigger_seconds=trigger, kafka_source=source),
     )
 
 
@@ -150,13 +159,21 @@ def drain(spark, query, count: int) -> dict:
     """
     cpu_started, wall_started = spark_cpu_seconds(spark), time.perf_counter()
     progress, seen, warm = [], 0, None
+    last_change = time.monotonic()
     try:
         while seen < count and query.isActive:
             time.sleep(0.1)
             progress = list(query.recentProgress)
-            seen = sum(p["numInputRows"] for p in progress)
+            now_seen = sum(p["numInputRows"] for p in progress)
+            if now_seen != seen:
+                seen, last_change = now_seen, time.monotonic()
             if warm is None and any(p["numInputRows"] for p in progress):
                 warm = (spark_cpu_seconds(spark), seen)
+            # Spark's Kafka source plans from ListOffsets, which the embedded broker answers with
+            # the last record batch's base offset + 1: the tail of each partition's last batch
+            # stays unseen. A drain that stops growing is done (rates count what was read).
+            if seen and time.monotonic() - last_change > STALL_S:
+                break
         assert query.exception() is None, query.exception()
     finally:
         query.stop()
@@ -171,14 +188,10 @@ def drain(spark, query, count: int) -> dict:
             "rate": rows / seconds if seconds else 0.0, "cpu_s": cpu_s, "wall_s": wall_s, "warm_us_per_tx": warm_us}
 
 
-def throughput(spark, config, topic: str, count: int) -> dict:
+def throughput(spark, config, topic: str, count: int, publish_s: float) -> dict:
     from spark_apps.stream.job import BatchWriter, start_query
-    from workloads.stream import publish_transactions
 
-    started = time.perf_counter()
-    publish_transactions(config, topic, count=count)
-    publish_s = time.perf_counter() - started
-    profile = decode_profile(config, topic)
+    profile = decode_profile(config, topic) if config.spark.kafka_source == "python" else {}
     profile["ladder"] = {step: ladder_step(spark, config, topic, count, step) for step in LADDER}
     writer = BatchWriter(config)
     run = drain(spark, start_query(spark, config, topic=topic, writer=writer, trigger_seconds=0), count)
@@ -286,62 +299,80 @@ def watermark_passes(config, topic: str, thresholds: list[int]) -> list[int]:
     return out
 
 
+def kafka_jars(option: str, base) -> str:
+    """The jar directory for the JVM source: --jars, else spark.kafka_jars_dir, else the real-stack cache."""
+    if option or base.spark.kafka_jars_dir:
+        return option or base.spark.kafka_jars_dir
+    try:
+        from fraudpipe.realstack import jars
+
+        jars.fetch()
+        return str(jars.LIB_DIR / "spark-kafka")
+    except Exception:  # noqa: BLE001 - no bench here: spark.jars.packages from Maven Central
+        return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000, help="throughput run size; 0 skips it")
     parser.add_argument("--rates", default="2000,10000,30000")
-    parser.add_argument("--seconds", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=720.0,
+                        help=f"producer run per rate; >= 660 gives {MIN_CLOSED_MINUTES}+ closed minutes after the first")
     parser.add_argument("--watermark", type=int, default=10)
     parser.add_argument("--max-records", type=int, default=200_000, help="admission limit per micro-batch")
+    parser.add_argument("--sources", default=",".join(SOURCES), help="spark.kafka_source values to run, side by side")
+    parser.add_argument("--jars", default="", help="jar directory for the jvm source (default: the real-stack cache)")
     args = parser.parse_args()
+    from benchmarks.stream.report import print_ladders, print_throughput
     from spark_apps.session import build_session
     from spark_apps.stream.job import stream_spark_config
+    from workloads.stream import publish_transactions
 
+    sources = [s for s in args.sources.split(",") if s]
+    unknown = set(sources) - set(SOURCES)
+    if unknown:
+        parser.error(f"--sources: unknown {sorted(unknown)}; choose from {', '.join(SOURCES)}")
     base = load_config()
+    if "jvm" in sources:
+        base = dataclasses.replace(base, spark=dataclasses.replace(base.spark, kafka_source="jvm",
+                                                                   kafka_jars_dir=kafka_jars(args.jars, base)))
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(free_port()) as broker, \
             RegistryServer(free_port(), Path(tmp) / "registry") as registry:
         work = Path(tmp)
         ensure_topics(broker.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
         spark = build_session(stream_spark_config(base.spark), app_name="bench-stream",
-                              extra_java_options=base.spark.stream_java_options)
-        config = configure(base, broker, registry, work / "tp", watermark=args.watermark, max_records=args.max_records,
-                           trigger=0)
-        ensure_topics(broker.bootstrap_servers, {"bench-tp": base.kafka.partitions})
+                              extra_java_options=base.spark.stream_java_options, kafka_jars="jvm" in sources)
+        print(f"load average {os.getloadavg()[0]:.2f} at start on {os.cpu_count()} cores; sources {', '.join(sources)}")
         if args.count > 0:  # --count 0: freshness only
-            result = throughput(spark, config, "bench-tp", args.count)
-            print(f"throughput: {result['rows']:,} tx in {result['batches']} batches, {result['seconds']:.1f} s "
-                  f"-> {result['rate']:,.0f} tx/s on {base.spark.master} (target {TARGET_RATE:,}); "
-                  f"ratio {result['rate'] / TARGET_RATE:.2f}")
-            print(f"  whole run incl. first batch: {result['all_rows']:,} tx, {result['wall_s']:.1f} s wall, "
-                  f"{result['cpu_s']:.1f} CPU-s -> {result['all_rows'] / result['cpu_s']:,.0f} tx per CPU-second; "
-                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            p = result["profile"]
-            print(f"  alone in one process: kafka fetch {p['fetch_per_s']:,.0f} rec/s, "
-                  f"avro decode + arrow {p['decode_arrow_per_s']:,.0f} rec/s")
-            job_us = result["warm_us_per_tx"]
-            steps = [*((step, v["us_per_tx"], v["rate"]) for step, v in p["ladder"].items()), ("whole job", job_us, result["rate"])]
-            print("  CPU per transaction after each query's first batch, job cut after each step (tx/s of that cut): "
-                  + ", ".join(f"{step} {us:.1f} us ({rate:,.0f} tx/s)" for step, us, rate in steps))
-            cores = os.cpu_count() or 1
-            print(f"  -> ceiling with {cores} cores fully busy: {cores * 1e6 / job_us:,.0f} tx/s for the whole job, "
-                  f"{cores * 1e6 / p['ladder']['windows']['us_per_tx']:,.0f} tx/s for bare stateful windows")
-            print("  spark durations (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["stages"].items())))
-            print(f"  foreachBatch (s): collect {result['sink']['collect_s']:.1f}, score {result['sink']['score_s']:.1f}, "
-                  f"sink {result['sink']['sink_s']:.1f}; state rows written {result['state_rows_updated']:,}, "
-                  f"state updates {result['state_update_s']:.1f} s, state commit {result['state_commit_s']:.1f} s")
+            ensure_topics(broker.bootstrap_servers, {"bench-tp": base.kafka.partitions})
+            started = time.perf_counter()
+            publish_transactions(configure(base, broker, registry, work / "publish", watermark=args.watermark,
+                                           max_records=args.max_records, trigger=0), "bench-tp", count=args.count)
+            publish_s = time.perf_counter() - started
+            results = {}
+            for source in sources:  # the same records, each source its own checkpoints
+                config = configure(base, broker, registry, work / f"tp-{source}", watermark=args.watermark,
+                                   max_records=args.max_records, trigger=0, source=source)
+                results[source] = throughput(spark, config, "bench-tp", args.count, publish_s)
+                print_throughput(source, results[source], base.spark.master, target_rate=TARGET_RATE)
+            print_ladders(results, LADDER)
         for rate in [int(r) for r in args.rates.split(",") if r]:
-            topic = f"bench-fresh-{rate}"
-            ensure_topics(broker.bootstrap_servers, {topic: base.kafka.partitions})
-            cfg = configure(base, broker, registry, work / topic, watermark=args.watermark, max_records=200_000,
-                            trigger=0.5)
-            fresh = freshness(spark, cfg, topic, rate, args.seconds)
-            print(f"freshness at {rate:,} tx/s: {fresh['minutes']} closed minutes after the first, p50 {fresh['p50']:.2f} s, "
-                  f"p95 {fresh['p95']:.2f} s (target p95 <= {TARGET_P95_S} s); first minute {fresh['first_minute_s']:.2f} s; "
-                  f"from wall-clock window end + watermark (includes producer lag): p50 {fresh['wall_p50']:.2f} s, "
-                  f"p95 {fresh['wall_p95']:.2f} s; "
-                  f"{fresh['tx_in_closed_windows']:,} tx in closed windows, produced in {fresh['produced_s']:.0f} s; "
-                  f"Spark {fresh['cpu_s']:.0f} CPU-s = {fresh['cpu_s'] / fresh['produced_s']:.2f} cores; "
-                  f"load average {fresh['load']:.1f}")
+            for source in sources:
+                topic = f"bench-fresh-{rate}-{source}"
+                ensure_topics(broker.bootstrap_servers, {topic: base.kafka.partitions})
+                cfg = configure(base, broker, registry, work / topic, watermark=args.watermark, max_records=200_000,
+                                trigger=0.5, source=source)
+                fresh = freshness(spark, cfg, topic, rate, args.seconds)
+                few = (f" (fewer than {MIN_CLOSED_MINUTES} closed minutes: percentiles need --seconds >= 660)"
+                       if fresh["minutes"] < MIN_CLOSED_MINUTES else "")
+                print(f"[{source}] freshness at {rate:,} tx/s: {fresh['minutes']} closed minutes after the first{few}, "
+                      f"p50 {fresh['p50']:.2f} s, p95 {fresh['p95']:.2f} s (target p95 <= {TARGET_P95_S} s); "
+                      f"first minute {fresh['first_minute_s']:.2f} s; "
+                      f"from wall-clock window end + watermark (includes producer lag): p50 {fresh['wall_p50']:.2f} s, "
+                      f"p95 {fresh['wall_p95']:.2f} s; "
+                      f"{fresh['tx_in_closed_windows']:,} tx in closed windows, produced in {fresh['produced_s']:.0f} s; "
+                      f"Spark {fresh['cpu_s']:.0f} CPU-s = {fresh['cpu_s'] / fresh['produced_s']:.2f} cores; "
+                      f"load average {fresh['load']:.1f}")
         spark.stop()
 
 

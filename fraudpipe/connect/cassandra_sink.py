@@ -233,7 +233,7 @@ class CassandraWriter(SinkWriter):
             import cassandra.concurrent
             import cassandra.policies
             import cassandra.query
-        except ImportError as exc:  # pragma: no cover - depends on the environment
+        except ImportError as exc:  # an optional extra: name it
             raise ConnectError("the Cassandra sink needs cassandra-driver: pip install 'fraudpipe[cassandra]'") from exc
         self._driver = cassandra
         self._unset = cassandra.query.UNSET_VALUE

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from fraudpipe.connect.configdef import BOOLEAN, INT, LIST, LONG, NO_DEFAULT, PASSWORD, ConfigKey, Validation
 from fraudpipe.connect.plugin import BadRecordError, SinkPlugin, SinkRecord, SinkWriter
 from fraudpipe.errors import StoreError
+from fraudpipe.sqlitedb import open_sqlite
 
 URL_PREFIX = "jdbc:sqlite:"
 KAFKA_PK_FIELDS = ("__connect_topic", "__connect_partition", "__connect_offset")
@@ -102,11 +103,7 @@ class JdbcSqliteWriter(SinkWriter):
         self._columns: dict[str, list[str]] = {}
         self._tables: dict[str, str] = {}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
-            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn = open_sqlite(self.path, synchronous="NORMAL")  # offsets commit after: a lost write replays
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open {values['connection.url']}: {exc}", retriable=True) from exc
 

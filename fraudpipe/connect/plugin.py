@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 from fraudpipe.connect.configdef import BOOLEAN, CLASS, INT, LIST, LONG, NO_DEFAULT, ConfigDef, ConfigKey, Validation
 from fraudpipe.connect.converters import converter_problem
+from fraudpipe.connect.transforms import parse_transforms
 from fraudpipe.errors import ConnectError
 
 TOLERANCE_NONE, TOLERANCE_ALL = "none", "all"
@@ -52,10 +53,6 @@ class SinkWriter(ABC):
         """Release connections."""
 
 
-def _no_transforms(value: Any) -> str | None:
-    return "single message transforms are not supported by this worker" if value else None
-
-
 COMMON_KEYS = (
     ConfigKey("name", default=NO_DEFAULT, doc="Globally unique name of the connector."),
     ConfigKey("connector.class", CLASS, NO_DEFAULT, "Name or alias of the connector class."),
@@ -77,7 +74,8 @@ COMMON_KEYS = (
     ConfigKey("errors.log.include.messages", BOOLEAN, False, group="Error Handling", doc="Include record coordinates in logs."),
     ConfigKey("errors.retry.timeout", LONG, 0, group="Error Handling", doc="Accepted; retriable store errors are retried until they succeed."),
     ConfigKey("errors.retry.delay.max.ms", LONG, 60000, group="Error Handling", doc="Cap of the retry back-off."),
-    ConfigKey("transforms", LIST, [], group="Transforms", check=_no_transforms, doc="Not supported (must be empty)."),
+    ConfigKey("transforms", LIST, [], group="Transforms",
+              doc="Aliases of single message transforms; this worker runs TimestampConverter$Value to unix."),
     ConfigKey("predicates", LIST, [], group="Predicates", doc="Accepted for compatibility."),
     ConfigKey("config.action.reload", default="restart", choices=("none", "restart"), doc="Accepted for compatibility."),
 )
@@ -139,6 +137,10 @@ class SinkPlugin(ABC):
                 result.add_error(prefix, "No converter configured and the worker has no default")
             elif (problem := converter_problem(class_name, converter_settings(config, prefix))) is not None:
                 result.add_error(prefix, problem)
+        try:
+            parse_transforms(config)
+        except ValueError as exc:
+            result.add_error("transforms", str(exc))
         if not result.errors:
             cls.check(values, config, result)
         return result

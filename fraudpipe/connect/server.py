@@ -7,7 +7,6 @@ also kill -9 it and start it again over the same data dir).
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from fraudpipe.connect.task import TaskSettings
 from fraudpipe.errors import ConnectError
 from fraudpipe.health import http_ok
 from fraudpipe.process import LOOPBACK, ChildService, wait_until
+from fraudpipe.wsgi import serve_wsgi
 
 
 @dataclass(frozen=True)
@@ -35,34 +35,18 @@ class WorkerOptions:
 
 def serve(options: WorkerOptions) -> None:
     """Serve the worker until SIGINT/SIGTERM; connectors come back in their stored states."""
-    from waitress.server import create_server
-
     from fraudpipe.connect.rest import create_app
     from fraudpipe.connect.worker import Worker
 
     settings = options.settings or TaskSettings(bootstrap_servers=options.bootstrap_servers)
     worker = Worker(data_dir=options.data_dir, settings=settings, registry_url=options.registry_url,
                     worker_id=f"{options.host}:{options.port}")
-    try:
-        server = create_server(create_app(worker), host=options.host, port=options.port, threads=options.threads,
-                               ident="fraudpipe-connect")
-    except OSError as exc:
-        raise ConnectError(f"cannot listen on {options.host}:{options.port}: {exc}") from exc
-
-    def stop(signum: int, frame: object) -> None:
-        server.close()  # run() returns; the tasks are stopped below, committed offsets are on disk
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    worker.start()
-    print(f"connect worker listening on http://{options.host}:{options.port} (state in {options.data_dir}, "
-          f"kafka {options.bootstrap_servers}, registry {options.registry_url})", flush=True)
-    try:
-        server.run()
-    except (OSError, ValueError):
-        pass  # the select loop ends with EBADF once close() runs inside it
-    finally:
-        worker.stop()
+    # on a signal the tasks stop after the last request; their committed offsets are on disk
+    serve_wsgi(create_app(worker), host=options.host, port=options.port, threads=options.threads,
+               ident="fraudpipe-connect", error=ConnectError, before=worker.start, after=worker.stop,
+               ready_message=f"connect worker listening on http://{options.host}:{options.port} "
+                             f"(state in {options.data_dir}, kafka {options.bootstrap_servers}, "
+                             f"registry {options.registry_url})")
 
 
 def wait_until_up(url: str, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:

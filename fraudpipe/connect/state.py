@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from fraudpipe.errors import ConnectError
+from fraudpipe.sqlitedb import open_sqlite
 
 STATE_FILE = "worker.db"
 STARTED, PAUSED, STOPPED = "STARTED", "PAUSED", "STOPPED"  # target states, as Connect's TargetState
@@ -31,10 +32,7 @@ class WorkerState:
         self.path = Path(data_dir) / STATE_FILE
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")  # a config or offset acknowledged is on disk
+            self._conn = open_sqlite(self.path, synchronous="FULL")  # a config or offset acknowledged is on disk
             for statement in _SCHEMA:
                 self._conn.execute(statement)
         except (sqlite3.Error, OSError) as exc:

@@ -20,6 +20,7 @@ from fraudpipe.broker import ensure_topics
 from fraudpipe.connect.converters import RegistryUnavailableError, make_converter
 from fraudpipe.connect.plugin import TOLERANCE_ALL, BadRecordError, SinkPlugin, SinkRecord, converter_settings
 from fraudpipe.connect.topics import METADATA_REFRESH_MS
+from fraudpipe.connect.transforms import TIMESTAMP_CONVERTER_VALUE, Transform, apply_all, parse_transforms
 from fraudpipe.errors import ConnectError, FraudpipeError, SerializationError, StoreError
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 UNASSIGNED, RUNNING, PAUSED, FAILED, RESTARTING, STOPPED = (
     "UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED")
 KEY_CONVERTER, VALUE_CONVERTER, TASK_PUT = "KEY_CONVERTER", "VALUE_CONVERTER", "TASK_PUT"
+TRANSFORMATION = "TRANSFORMATION"
 ERROR_HEADER = "__connect.errors."
 
 StatusCallback = Callable[[int, str, "str | None"], None]
@@ -82,6 +84,7 @@ class SinkTask(threading.Thread):
         self._dlq_topic: str = values["errors.deadletterqueue.topic.name"]
         self._dlq_errors: list[KafkaError] = []
         self._producer: Producer | None = None
+        self._transforms: list[Transform] = []
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -95,6 +98,7 @@ class SinkTask(threading.Thread):
                                                        converter_settings(self._config, "key.converter")))
             self._value = self._resilient(make_converter(self._config["value.converter"],
                                                          converter_settings(self._config, "value.converter")))
+            self._transforms = parse_transforms(self._config)
             if self._dlq_topic:
                 # the real worker creates its DLQ topic too; 1 partition keeps dead letters in order
                 ensure_topics(self._settings.bootstrap_servers, {self._dlq_topic: 1})
@@ -176,6 +180,9 @@ class SinkTask(threading.Thread):
                 key = key_converter(message.key())
                 stage = VALUE_CONVERTER
                 value = value_converter(message.value())
+                if self._transforms:
+                    stage = TRANSFORMATION
+                    value = apply_all(self._transforms, value)
                 stage = TASK_PUT
                 rows += prepare(SinkRecord(topic, partition, offset, key, value, message.timestamp()[1]))
             except (_Stopping, StoreError):
@@ -204,8 +211,8 @@ class SinkTask(threading.Thread):
                         location if self._values["errors.log.include.messages"] else "a record", stage, exc)
         if not self._dlq_topic or self._producer is None:
             return
-        class_name = {KEY_CONVERTER: self._config["key.converter"],
-                      VALUE_CONVERTER: self._config["value.converter"]}.get(stage, self._plugin.class_name)
+        class_name = {KEY_CONVERTER: self._config["key.converter"], VALUE_CONVERTER: self._config["value.converter"],
+                      TRANSFORMATION: TIMESTAMP_CONVERTER_VALUE}.get(stage, self._plugin.class_name)
         headers = list(message.headers() or [])
         if self._values["errors.deadletterqueue.context.headers.enable"]:
             headers += error_headers(message, connector=self.connector, task_id=self.task_id, stage=stage,

@@ -17,9 +17,9 @@ from werkzeug.routing import BaseConverter
 
 from fraudpipe.config import SchemaRegistryConfig
 from fraudpipe.registry import codes
-from fraudpipe.registry.references import Reference
+from fraudpipe.registry.records import Reference, StoredVersion
 from fraudpipe.registry.service import Registry, SchemaRequest, parse_version
-from fraudpipe.registry.storage import RegistryStorage, StoredVersion
+from fraudpipe.registry.storage import RegistryStorage
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 SCHEMA_TYPES = ["AVRO"]

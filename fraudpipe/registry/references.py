@@ -12,24 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from fraudpipe.registry import codes
+from fraudpipe.registry.records import Reference
 
 if TYPE_CHECKING:  # storage stores References; the resolver only reads it
     from fraudpipe.registry.storage import RegistryStorage
 
 LATEST_VERSION = -1  # a reference to "the latest version", pinned to a number when registered
 MAX_DEPTH = 64  # references to references; deeper chains are refused rather than recursed
-
-
-@dataclass(frozen=True)
-class Reference:
-    """One entry of a schema's `references`."""
-
-    name: str
-    subject: str
-    version: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "subject": self.subject, "version": self.version}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ registry up for a while (and restarts it over the same data dir to prove durabil
 """
 from __future__ import annotations
 
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,33 +14,20 @@ from pathlib import Path
 from fraudpipe.errors import RegistryError
 from fraudpipe.health import http_ok
 from fraudpipe.process import LOOPBACK, ChildService, wait_until
+from fraudpipe.wsgi import serve_wsgi
+
 THREADS = 8
 
 
 def serve(port: int, data_dir: str | Path, *, host: str = LOOPBACK, threads: int = THREADS) -> None:
     """Serve the registry over `data_dir` until SIGINT/SIGTERM, with waitress (a production WSGI server)."""
-    from waitress.server import create_server
-
     from fraudpipe.registry.app import create_app
 
     app = create_app(data_dir=data_dir)
-    try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="fraudpipe-registry")
-    except OSError as exc:
-        raise RegistryError(f"cannot listen on {host}:{port}: {exc}") from exc
-
-    def stop(signum: int, frame: object) -> None:
-        server.close()  # makes run() return; SQLite commits each write, so nothing is lost
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"schema registry listening on http://{host}:{port} (data in {data_dir})", flush=True)
-    try:
-        server.run()
-    except (OSError, ValueError):
-        pass  # the select loop ends with EBADF once close() runs inside it
-    finally:
-        app.extensions["fraudpipe.registry"].storage.close()
+    # SQLite commits each write, so closing the storage after the last request loses nothing
+    serve_wsgi(app, host=host, port=port, threads=threads, ident="fraudpipe-registry", error=RegistryError,
+               ready_message=f"schema registry listening on http://{host}:{port} (data in {data_dir})",
+               after=app.extensions["fraudpipe.registry"].storage.close)
 
 
 def wait_until_up(url: str, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 
 from fraudpipe.registry import codes
 from fraudpipe.registry.compatibility import DEFAULT_LEVEL, Version, check, normalize_level
-from fraudpipe.registry.references import Reference, Resolved, named_types, parse_references, referrer_subjects, \
-    referrers, resolve
+from fraudpipe.registry.records import Reference, StoredVersion
+from fraudpipe.registry.references import Resolved, named_types, parse_references, referrer_subjects, referrers, \
+    resolve
 from fraudpipe.registry.schemas import canonical_text, validate
-from fraudpipe.registry.storage import COMPATIBILITY, GLOBAL, MODE, RegistryStorage, StoredVersion
+from fraudpipe.registry.storage import COMPATIBILITY, GLOBAL, MODE, RegistryStorage
 
 MODES = ("READWRITE", "READONLY", "IMPORT")
 DEFAULT_MODE = "READWRITE"

@@ -10,30 +10,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from fraudpipe.errors import RegistryError
 from fraudpipe.registry.migrations import migrate
-from fraudpipe.registry.references import Reference
+from fraudpipe.registry.records import Reference, StoredVersion
+from fraudpipe.sqlitedb import open_sqlite
 
 DB_FILE = "registry.db"
 GLOBAL = ""  # the settings key of the global scope; URL segments are never empty
 COMPATIBILITY = "compatibility"
 MODE = "mode"
-
-@dataclass(frozen=True)
-class StoredVersion:
-    """One row of a subject's history."""
-
-    subject: str
-    version: int
-    schema_id: int
-    schema: str
-    deleted: bool
-    references: tuple[Reference, ...] = ()
-
 
 class RegistryStorage:
     """The registry's tables in `<data_dir>/registry.db`."""
@@ -41,13 +29,10 @@ class RegistryStorage:
     def __init__(self, data_dir: str | Path) -> None:
         self.path = Path(data_dir) / DB_FILE
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = open_sqlite(self.path, synchronous="FULL")  # a registered id must survive a power cut
         except (OSError, sqlite3.Error) as exc:
             raise RegistryError(f"cannot open registry storage {self.path}: {exc}") from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a registered id must survive a power cut
             migrate(self._db, self.path)
         except (sqlite3.Error, RegistryError) as exc:
             self._db.close()

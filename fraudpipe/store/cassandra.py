@@ -52,7 +52,7 @@ def _import_driver() -> Any:
         import cassandra.cluster
         import cassandra.concurrent
         import cassandra.policies
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:  # an optional extra: name it
         raise StoreError("the Cassandra store needs cassandra-driver: pip install 'fraudpipe[cassandra]'") from exc
     return cassandra
 

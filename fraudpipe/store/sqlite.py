@@ -23,6 +23,7 @@ from fraudpipe.contracts import (
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
+from fraudpipe.sqlitedb import open_sqlite
 from fraudpipe.store.base import (
     METRIC_COUNTERS,
     MODEL_NAME,
@@ -99,11 +100,9 @@ class SqliteStore(Store):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
-                conn.execute("PRAGMA busy_timeout=30000")
-            except sqlite3.Error as exc:
+                # NORMAL: a commit lost to a power cut is replayed (offsets and checkpoints come after it)
+                conn = open_sqlite(self.path, synchronous="NORMAL", timeout=self._timeout)
+            except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
             conn.row_factory = sqlite3.Row
             self._local.conn = conn

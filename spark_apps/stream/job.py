@@ -1,6 +1,7 @@
 """The streaming detection job: Kafka -> 1-minute sender windows -> KMeans scoring -> alerts and metrics.
 
-extract_* reads the transactions topic through the jar-free Python Kafka source;
+extract_* reads the transactions topic through the jar-free Python Kafka source, or Spark's
+own (spark.kafka_source: jvm, spark_apps/stream/jvm_source.py);
 transform_* bounds state with the watermark and builds the shared window features with
 a stateful streaming aggregation (append mode: a window is emitted once, when the
 watermark closes it); load_* scores each micro-batch's closed windows with the newest
@@ -37,9 +38,21 @@ QUERY_NAME = contracts.STREAM_QUERY_NAME
 # --- extract ---------------------------------------------------------------------------
 def extract_transactions(spark: Any, config: Config, *, topic: str = contracts.TRANSACTIONS_TOPIC,
                          checkpoint: str | None = None) -> Any:
-    """The transactions topic as a streaming DataFrame (decoded rows plus carrier rows)."""
+    """The transactions topic as a streaming DataFrame (decoded rows plus carrier rows).
+
+    With spark.kafka_source=jvm the decoder is planned for the writer schemas registered now
+    (start_query supervises the query so that a later one re-plans it).
+    """
     from spark_apps.features import INPUT_COLUMNS
     from spark_apps.stream.kafka_source import SOURCE_NAME, KafkaTransactionsSource
+
+    if config.spark.kafka_source == "jvm":
+        from spark_apps.stream import jvm_source
+
+        schemas = jvm_source.plan_writer_schemas(config.schema_registry.url, config.spark.reader_schema_version,
+                                                 topic=topic)
+        return jvm_source.extract_transactions(spark, config, topic=topic, schemas=schemas,
+                                               checkpoint=checkpoint or str(config.path(config.spark.checkpoint_dir)))
 
     spark.dataSource.register(KafkaTransactionsSource)
     return (
@@ -160,9 +173,37 @@ def start_query(spark: Any, config: Config, *, topic: str = contracts.TRANSACTIO
                 trigger_seconds: float | None = None) -> Any:
     """extract -> transform -> load, returning the running StreamingQuery."""
     checkpoint = checkpoint or str(config.path(config.spark.checkpoint_dir))
+    if config.spark.kafka_source == "jvm":
+        return start_jvm_query(spark, config, topic=topic, checkpoint=checkpoint, writer=writer,
+                               trigger_seconds=trigger_seconds)
     transactions = extract_transactions(spark, config, topic=topic, checkpoint=checkpoint)
     windows = transform_windows(transactions, watermark_seconds=config.spark.watermark_seconds)
     return load_alerts(windows, config, checkpoint=checkpoint, writer=writer, trigger_seconds=trigger_seconds)
+
+
+def start_jvm_query(spark: Any, config: Config, *, topic: str, checkpoint: str, writer: BatchWriter | None = None,
+                    trigger_seconds: float | None = None) -> Any:
+    """The same query on Spark's Kafka source: supervised (re-planned on a new writer schema id), with the DLQ."""
+    from spark_apps.stream import jvm_source
+    from spark_apps.stream.jvm_supervisor import DeadLetterForwarder, SupervisedQuery
+
+    forwarder = DeadLetterForwarder(writer or BatchWriter(config), bootstrap_servers=config.kafka.bootstrap_servers,
+                                    topic=topic, dlq_topic=contracts.STREAM_DLQ_TOPIC)
+    registry, reader_version = config.schema_registry.url, config.spark.reader_schema_version
+
+    def start(schemas: jvm_source.WriterSchemas) -> Any:
+        transactions = jvm_source.extract_transactions(spark, config, topic=topic, checkpoint=checkpoint, schemas=schemas)
+        windows = transform_windows(transactions, watermark_seconds=config.spark.watermark_seconds)
+        forwarder.query = None
+        query = load_alerts(windows, config, checkpoint=checkpoint, writer=forwarder, trigger_seconds=trigger_seconds)
+        forwarder.query = query
+        return query
+
+    def replan(schemas: jvm_source.WriterSchemas, new_id: int) -> jvm_source.WriterSchemas:
+        return jvm_source.plan_writer_schemas(registry, reader_version, topic=topic, previous=schemas,
+                                              new_ids=(new_id,))
+
+    return SupervisedQuery(start, replan, jvm_source.plan_writer_schemas(registry, reader_version, topic=topic))
 
 
 def run(config: Config, *, topic: str = contracts.TRANSACTIONS_TOPIC, checkpoint: str | None = None) -> None:
@@ -174,7 +215,7 @@ def run(config: Config, *, topic: str = contracts.TRANSACTIONS_TOPIC, checkpoint
     if load_latest(model_dir) is None:
         raise ModelError(f"no published model under {model_dir}; run `fraudpipe train` first")
     spark = build_session(stream_spark_config(config.spark), app_name=QUERY_NAME,
-                          extra_java_options=config.spark.stream_java_options)
+                          extra_java_options=config.spark.stream_java_options, kafka_jars=True)
     query = start_query(spark, config, topic=topic, checkpoint=checkpoint)
     log.warning("stream %s running (checkpoint %s)", QUERY_NAME, checkpoint or config.spark.checkpoint_dir)
     try:

@@ -25,11 +25,21 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows
 
 from fraudpipe import contracts
 from fraudpipe.errors import StreamError
 from spark_apps.stream import decode as sd
+
+# Admission control (getDefaultReadLimit, latestOffset(start, limit), reportLatestOffset)
+# came to Python streaming sources in pyspark 4.2; pyproject.toml's lower bound follows.
+MIN_PYSPARK = (4, 2)
+try:
+    from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows
+except ImportError as exc:  # an older pyspark than pyproject.toml allows
+    import pyspark
+
+    raise StreamError(f"the fraudpipe Kafka source needs pyspark >= {'.'.join(map(str, MIN_PYSPARK))} "
+                      f"(the streaming ReadLimit API); found {pyspark.__version__}") from exc
 
 SOURCE_NAME = "fraudpipe_kafka"
 CHUNK_RECORDS = 20_000  # records per Arrow batch handed to Spark

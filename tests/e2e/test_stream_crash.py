@@ -15,8 +15,7 @@ import pytest
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from tests.e2e.test_stream_pipeline import assert_matches_input, close_windows_and_settle, run_until_settled
-from tests.fixtures.stream import stored_alerts
-from workloads.stream import publish_transactions
+from tests.fixtures.stream import publish_transactions, stored_alerts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
 
@@ -35,7 +34,9 @@ def job_env(config) -> dict[str, str]:
             "FRAUDPIPE_SPARK__CHECKPOINT_DIR": config.spark.checkpoint_dir,
             "FRAUDPIPE_SPARK__TRIGGER_SECONDS": str(config.spark.trigger_seconds),
             "FRAUDPIPE_SPARK__WATERMARK_SECONDS": str(config.spark.watermark_seconds),
-            "FRAUDPIPE_SPARK__MAX_RECORDS_PER_TRIGGER": str(config.spark.max_records_per_trigger)}
+            "FRAUDPIPE_SPARK__MAX_RECORDS_PER_TRIGGER": str(config.spark.max_records_per_trigger),
+            "FRAUDPIPE_SPARK__KAFKA_SOURCE": config.spark.kafka_source,
+            **({"FRAUDPIPE_SPARK__KAFKA_JARS_DIR": config.spark.kafka_jars_dir} if config.spark.kafka_jars_dir else {})}
 
 
 def start_job(config, topic: str, log: Path) -> subprocess.Popen:

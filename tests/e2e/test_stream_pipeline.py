@@ -16,10 +16,10 @@ from tests.fixtures.stream import (
     offsets_log,
     publish_garbage,
     publish_sentinel,
+    publish_transactions,
     stored_alerts,
     stored_totals,
 )
-from workloads.stream import publish_transactions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
 

@@ -14,7 +14,7 @@ import re
 import shlex
 import subprocess
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +24,7 @@ import yaml
 from fraudpipe.cli import commands
 from fraudpipe.config import Config, load_config
 from fraudpipe.contracts import PROJECT_ROOT
+from tests.fixtures.app_image import app_image
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
@@ -310,3 +311,80 @@ def test_register_script_is_valid_bash_and_uses_the_config_env_name() -> None:
     text = script.read_text()
     assert "FRAUDPIPE_CONNECT__URL" in text and "/connectors/" in text
     assert "FRAUDPIPE_CONNECT__URL" in environment(SERVICES["register-connectors"])
+
+
+# What each app service's command writes, as config keys (section, key) holding paths. The
+# image runs as an unprivileged user and /app belongs to root, so every one of them must
+# resolve into a named volume mounted on a directory the image made for that user (a new
+# volume takes the ownership of its mount point; a mount point Docker has to create is root's).
+WRITES: dict[str, tuple[tuple[str, str], ...]] = {
+    "fraudpipe train": (("model", "dir"), ("model", "dataset_dir")),
+    "spark_apps/stream/job.py": (("spark", "checkpoint_dir"),),
+    "org.apache.spark.deploy.worker.Worker": (("spark", "checkpoint_dir"),),  # executors write the state store
+}
+
+
+def written_paths(name: str) -> list[tuple[str, str]]:
+    """(config key, absolute path inside the container) of what service `name` writes."""
+    args = " ".join(command_lines(SERVICES[name]))
+    config = service_config(name)
+    workdir = PurePosixPath(app_image().workdir)
+    found = []
+    for marker, keys in WRITES.items():
+        if marker in args:
+            for section, key in keys:
+                value = getattr(getattr(config, section), key)
+                found.append((f"{section}.{key}", str(workdir / value)))  # an absolute value stays as it is
+    return found
+
+
+def named_volume_targets(service: dict[str, Any]) -> list[str]:
+    return [v.split(":")[1] for v in service.get("volumes") or [] if not v.startswith((".", "/"))]
+
+
+def test_every_service_that_writes_a_configured_path_is_covered() -> None:
+    commands = {name: " ".join(command_lines(service)) for name, service in SERVICES.items()}
+    assert {name for name, args in commands.items() if "fraudpipe train" in args} == {"trainer"}
+    for marker in WRITES:
+        assert any(marker in args for args in commands.values()), f"no service runs {marker}: update WRITES"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_what_a_service_writes_lands_in_a_volume_the_app_user_owns(name: str) -> None:
+    image = app_image()
+    targets = named_volume_targets(SERVICES[name])
+    for target in targets:
+        assert target in image.app_owned_dirs, (
+            f"{name}: volume on {target}, which docker/app.Dockerfile does not create for uid {image.uid}; "
+            f"the volume would belong to root ({', '.join(image.app_owned_dirs)} are the app's)")
+    for key, path in written_paths(name):
+        assert not PurePosixPath(path).is_relative_to(image.workdir), (
+            f"{name}: {key} resolves to {path}, inside {image.workdir} (root's, read-only to uid {image.uid}); "
+            "set it to a path under /data in x-fraudpipe-env")
+        assert any(PurePosixPath(path).is_relative_to(t) for t in targets), (
+            f"{name}: {key} = {path} is in no volume of the service ({', '.join(targets) or 'none'}): lost on restart")
+
+
+def test_the_image_installs_the_driver_of_the_configured_store() -> None:
+    # the Dockerfile's own requirements step, run here: what it would pip install
+    text = re.sub(r"\\\n\s*", " ", (PROJECT_ROOT / "docker" / "app.Dockerfile").read_text())
+    match = re.search(r"RUN (python -c \"[^\"]*tomllib[^\"]*\")", text)
+    assert match, "docker/app.Dockerfile: no requirements step read from pyproject.toml"
+    listed = subprocess.run(shlex.split(match.group(1)), cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            check=True, timeout=30).stdout.split()
+    names = {re.split(r"[<>=~!\[ ;]", line, maxsplit=1)[0].lower() for line in listed}
+    if any(service_config(name).store.backend == "cassandra" for name in APP_SERVICES):
+        assert "cassandra-driver" in names, "the stack stores in Cassandra: install the [cassandra] extra in the image"
+
+
+def test_the_stream_runs_spark_kafka_source_with_the_image_jars() -> None:
+    spark = service_config("stream").spark
+    assert spark.kafka_source == "jvm", "the production stream uses Spark's own Kafka source"
+    args = command_lines(SERVICES["stream"])
+    # the driver JVM starts before Python reads config.yml: the jars must be on the command line
+    assert option(args, "--jars") == f"{spark.kafka_jars_dir.rstrip('/')}/*.jar"
+    dockerfile = (PROJECT_ROOT / "docker" / "app.Dockerfile").read_text()
+    fetch = re.search(r"^RUN python -m spark_apps\.stream\.jvm_source (\S+)$", dockerfile, re.M)
+    assert fetch, "docker/app.Dockerfile must fetch the Kafka source's jars at build time"
+    assert fetch.group(1).rstrip("/") == spark.kafka_jars_dir.rstrip("/")
+    assert (PROJECT_ROOT / "spark_apps" / "stream" / "jvm_source.py").is_file()

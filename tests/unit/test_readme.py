@@ -1,5 +1,6 @@
-"""Every shell command in the README exists and accepts the flags the README gives it,
-and every curl targets a route the server really has, so the docs cannot drift."""
+"""Every shell command in the README and in docs/*.md exists and accepts the flags the page
+gives it, every curl targets a route the server really has, and the README's code map and
+links name files that exist, so the docs cannot drift."""
 from __future__ import annotations
 
 import importlib.util
@@ -18,13 +19,18 @@ from fraudpipe.cli import main as fraudpipe_cli
 from fraudpipe.contracts import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
+DOCS = sorted((PROJECT_ROOT / "docs").glob("*.md"))
+PAGES = [README, *DOCS]
 SEPARATORS = {"|", "&&", "||", ";"}
 
 
-def readme_commands() -> list[list[str]]:
-    """Each simple command of every ```bash block: comments, variable assignments and
-    continuation lines handled; pipelines and && chains split into their commands."""
-    text = README.read_text()
+def readme_commands(pages: list[Path] = PAGES) -> list[list[str]]:
+    """Each simple command of every ```bash block of the README and docs/*.md: comments,
+    variable assignments and continuation lines handled; pipelines and && chains split."""
+    return [command for page in pages for command in page_commands(page.read_text())]
+
+
+def page_commands(text: str) -> list[list[str]]:
     commands: list[list[str]] = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         joined = re.sub(r"\\\n", " ", block)
@@ -105,7 +111,8 @@ def test_fraudpipe_command_and_flags_exist(args: list[str]):
 
 def test_benchmark_modules_exist():
     modules = [c[2] for c in readme_commands() if c[:2] in (["python", "-m"], [".venv/bin/python", "-m"])]
-    assert modules, "the README should show how to run the benchmarks"
+    readme_modules = [c[2] for c in readme_commands([README]) if c[:2] == ["python", "-m"]]
+    assert any(m.startswith("benchmarks.") for m in readme_modules), "the README should show how to run the benchmarks"
     for module in modules:
         assert importlib.util.find_spec(module) is not None, module
 
@@ -119,13 +126,14 @@ def test_files_named_by_commands_exist():
 
 
 def test_programs_exist():
-    allowed_missing = {"docker"}  # the compose workflow needs a Docker engine, documented as such
+    # the compose workflow needs a Docker engine, documented as such; cd is a shell builtin
+    allowed_missing = {"docker", "cd"}
     for command in readme_commands():
         program = command[0]
         if program.startswith("./") or program.startswith("$") or program in allowed_missing:
             continue
         on_path = shutil.which(program) or (PROJECT_ROOT / ".venv" / "bin" / program).exists()
-        assert on_path, f"README runs `{program}`, which is not installed by ./dev"
+        assert on_path, f"README or docs run `{program}`, which is not installed by ./dev"
 
 
 def _url_maps(tmp_path: Path) -> dict[str, object]:
@@ -146,13 +154,21 @@ def _url_maps(tmp_path: Path) -> dict[str, object]:
     }
 
 
+def _curls() -> list[tuple[list[str], dict[str, str]]]:
+    """Every curl of the README and docs, with the URL variables its page sets (REG=..., C=...)."""
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        variables = dict(re.findall(r"^([A-Z]+)=(http://\S+)$", text, flags=re.M))
+        found += [(command, variables) for command in page_commands(text) if command[0] == "curl"]
+    return found
+
+
 def test_every_curl_targets_a_real_route(tmp_path: Path):
-    text = README.read_text()
-    variables = dict(re.findall(r"^([A-Z]+)=(http://\S+)$", text, flags=re.M))
     maps = _url_maps(tmp_path)
-    curls = _by_program("curl")
+    curls = _curls()
     assert len(curls) >= 10
-    for command in curls:
+    for command, variables in curls:
         method = "GET"
         for flag, value in zip(command, command[1:]):
             if flag == "-X":
@@ -168,26 +184,62 @@ def test_every_curl_targets_a_real_route(tmp_path: Path):
         try:
             adapter.match(parts.path, method=method)
         except (NotFound, MethodNotAllowed) as exc:
-            pytest.fail(f"README curl {method} {parts.path} has no route: {exc}")
+            pytest.fail(f"curl {method} {parts.path} has no route: {exc}")
 
 
 def test_config_reference_is_the_loaders():
     from fraudpipe.config_cli import reference_markdown
 
-    text = README.read_text()
+    text = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
     table = text.split("<!-- config-reference:start -->", 1)[1].split("<!-- config-reference:end -->", 1)[0]
-    assert table.strip() == reference_markdown().strip(), "run `fraudpipe config reference` and paste it into the README"
+    assert table.strip() == reference_markdown().strip(), \
+        "run `fraudpipe config reference` and paste it into docs/configuration.md"
+
+
+def test_readme_fits_on_a_few_screens():
+    assert len(README.read_text().splitlines()) <= 300
+
+
+def _code_map_rows() -> list[list[str]]:
+    section = README.read_text().split("### Code map", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 10, "the README's architecture section should carry a code map"
+    return rows
+
+
+def test_code_map_names_files_that_exist():
+    """Folder -> what it owns -> where to start reading: the folders and the files to start from exist."""
+    for folder, _owns, start, *_ in _code_map_rows():
+        names = [n for n in re.findall(r"`([^`]+)`", folder) if "<" not in n]
+        base = names[0] if names[0].endswith("/") else str(Path(names[0]).parent)
+        for name in names:
+            # a bare file name is at the top, or beside the row's first path (`fraudpipe/stack.py`, `provisioning.py`)
+            assert (PROJECT_ROOT / name).exists() or (PROJECT_ROOT / base / name).exists(), f"code map: {name}"
+        for name in [n for n in re.findall(r"`([^`]+)`", start) if "<" not in n]:
+            assert (PROJECT_ROOT / base / name).exists(), f"code map: start reading {base}/{name}"
+
+
+def test_docs_links_resolve_and_every_page_is_linked_from_the_readme():
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if target.startswith("http"):
+                continue
+            path = (page.parent / target).resolve()
+            assert path.exists(), f"{page.name} links to {target}, which does not exist"
+    readme_links = {(README.parent / t).resolve() for t in re.findall(r"\]\((docs/[^)#\s]+)", README.read_text())}
+    missing = [page.name for page in DOCS if page.resolve() not in readme_links]
+    assert not missing, f"docs pages not linked from the README: {missing}"
 
 
 def test_readme_registry_v2_is_the_schema_fraudpipe_schema_evolve_registers(tmp_path: Path):
-    """The walk-through's v2 body, built as the README builds it, is `fraudpipe schema evolve`'s v2:
+    """The walk-through's v2 body, built as docs/registry.md builds it, is `fraudpipe schema evolve`'s v2:
     following both must not register a third version."""
     import json
     import subprocess
 
     from fraudpipe.registry.cli import _schema_text
 
-    section = README.read_text().split("<!-- section:registry -->", 1)[1].split("<!-- section:", 1)[0]
+    section = (PROJECT_ROOT / "docs" / "registry.md").read_text().split("## By hand, with `curl`", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
     (builder,) = re.findall(r"^python3 -c '[^']*' > /tmp/v2\.json$", block, flags=re.S | re.M)
     subprocess.run(["bash", "-euo", "pipefail", "-c", builder.replace("/tmp/", f"{tmp_path}/")], cwd=PROJECT_ROOT,
@@ -202,7 +254,7 @@ def test_files_the_readme_writes_into_the_checkout_are_git_ignored():
 
     outputs = {word for command in readme_commands() for i, word in enumerate(command)
                if i and command[i - 1] == "--to-file" and not word.startswith("/")}
-    assert outputs, "the README's --to-file examples were not found"
+    assert outputs, "the --to-file examples of README and docs were not found"
     for path in sorted(outputs):
         ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=PROJECT_ROOT, timeout=30)
-        assert ignored.returncode == 0, f"{path} (written by a README command) is not git-ignored"
+        assert ignored.returncode == 0, f"{path} (written by a command in README or docs) is not git-ignored"

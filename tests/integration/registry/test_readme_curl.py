@@ -1,4 +1,4 @@
-"""The README's curl walk-through runs as written against a fresh registry and prints what it says."""
+"""The curl walk-through of docs/registry.md runs as written against a fresh registry and prints what it says."""
 from __future__ import annotations
 
 import json
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 def readme_script() -> str:
-    text = (PROJECT_ROOT / "README.md").read_text()
-    section = text.split("<!-- section:registry -->", 1)[1].split("<!-- section:", 1)[0]
+    text = (PROJECT_ROOT / "docs" / "registry.md").read_text()
+    section = text.split("## By hand, with `curl`", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
     assert len(blocks) == 1
     return blocks[0]

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ from dashboard.pipeline import (PipelineProbe, hide_deleted_connector_groups, pr
 from fraudpipe import contracts
 from fraudpipe.broker import free_port
 from fraudpipe.store.sqlite import SqliteStore
+from tests.fixtures.core import loopback_http
 from tests.fixtures.dashboard import MINUTE, dashboard_test_config, metrics_row
 
 NOW = 1_795_000_000_000 - 1_795_000_000_000 % MINUTE
@@ -42,12 +42,8 @@ def connect_like_server() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_http(Handler) as url:
+        yield url
 
 
 def test_connect_states_are_reported(connect_like_server: str):

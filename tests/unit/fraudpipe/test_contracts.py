@@ -1,6 +1,8 @@
 import fastavro
+import pytest
 
 from fraudpipe import contracts
+from fraudpipe.errors import SchemaError
 
 
 def test_schemas_parse_and_carry_no_label():
@@ -24,3 +26,15 @@ def test_money_is_exact():
 
 def test_failed_statuses_exist_in_schema():
     assert contracts.FAILED_STATUSES <= set(contracts.enum_symbols("status"))
+
+
+def test_each_version_adds_its_fields_to_schema_avsc_once():
+    v1 = [f["name"] for f in contracts.transaction_schema(1)["fields"]]
+    assert contracts.added_field_names(1) == ()
+    assert contracts.added_field_names(2) == ("device_id",)
+    assert [f["name"] for f in contracts.transaction_schema(2)["fields"]] == [*v1, "device_id"]
+
+
+def test_an_unknown_schema_version_names_the_known_ones():
+    with pytest.raises(SchemaError, match="unknown transaction schema version 3; known: 1, 2"):
+        contracts.added_field_names(3)

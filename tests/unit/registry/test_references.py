@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import pytest
 
 from fraudpipe.errors import RegistryError
-from fraudpipe.registry.references import Reference
+from fraudpipe.registry.records import Reference
 from fraudpipe.registry.service import Registry, SchemaRequest
 from fraudpipe.registry.storage import RegistryStorage
 
