@@ -86,10 +86,14 @@ class SparkConfig:
     watermark_seconds: int = 10
     max_records_per_trigger: int = 200000
     reader_schema_version: int = 1  # the transaction schema version the job reads as (2 adds device_id)
+    # the sender history beside the checkpoint: a full snapshot every this many batches, deltas between
+    history_snapshot_batches: int = 50
 
     def __post_init__(self) -> None:
         if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
             raise ConfigError("spark.watermark_seconds, trigger_seconds and max_records_per_trigger must be >= 0")
+        if self.history_snapshot_batches < 1:
+            raise ConfigError(f"spark.history_snapshot_batches must be >= 1, got {self.history_snapshot_batches}")
         if self.reader_schema_version not in (1, 2):
             raise ConfigError(f"spark.reader_schema_version must be 1 or 2, got {self.reader_schema_version}")
 

@@ -11,6 +11,8 @@ import pytest
 from fraudpipe.config import Config
 from spark_apps.stream import decode as sd
 from spark_apps.stream.job import BatchWriter, transform_windows
+from spark_apps.history import SenderHistory
+from spark_apps.stream.context import BatchWindows
 from spark_apps.stream.outputs import build_outputs
 from workloads.stream import CARD_TESTING_WINDOW, publish_model, tiny_model
 
@@ -65,7 +67,7 @@ def test_outputs_flag_card_testing_with_explanation_and_count_every_record(windo
     batch = pd.concat([windows, pd.DataFrame([card])], ignore_index=True)
     model = tiny_model("v1", fraud_first=True)
     now = int((T0 + dt.timedelta(minutes=5)).timestamp() * 1000)
-    outputs = build_outputs(batch, model, batch_id=7, now_ms=now)
+    outputs = build_outputs(BatchWindows.from_pandas(batch), model, batch_id=7, now_ms=now, history=SenderHistory())
     assert [(a["sender_account"], a["model_version"], a["cluster"]) for a in outputs.alerts] == [("C", "v1", 0)]
     alert = outputs.alerts[0]
     explanation = json.loads(alert["explanation"])
@@ -79,7 +81,8 @@ def test_outputs_flag_card_testing_with_explanation_and_count_every_record(windo
                       "late_records": 2, "dlq_records": 1}
     assert {(r["minute"], r["batch_id"]) for r in outputs.metrics} == {
         (int(T0.timestamp() * 1000), 7), (int(T0.timestamp() * 1000) + 60_000, 7)}
-    again = build_outputs(batch, model, batch_id=7, now_ms=now)  # a replay writes the same keyed rows
+    # a replay (from the history as of the batch before) writes the same keyed rows
+    again = build_outputs(BatchWindows.from_pandas(batch), model, batch_id=7, now_ms=now, history=SenderHistory())
     assert again.alerts == outputs.alerts and again.metrics == outputs.metrics
 
 
