@@ -27,6 +27,7 @@ evicted by `evict_idle`). Receivers arrive as 32-bit hashes (Spark: xxhash64, tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -101,10 +102,12 @@ class SenderHistory:
     def slots(self, accounts: np.ndarray | list[str]) -> np.ndarray:
         """The slot of each account, new accounts getting fresh (unseen) slots."""
         index = self._index
-        out = np.empty(len(accounts), dtype=np.int64)
-        for i, account in enumerate(accounts):
+        # dict.get mapped in C over the batch; only new accounts take the Python loop below
+        out = np.fromiter(map(index.get, accounts, repeat(-1, len(accounts))), dtype=np.int64, count=len(accounts))
+        for i in np.flatnonzero(out < 0).tolist():
+            account = accounts[i]
             slot = index.get(account)
-            if slot is None:
+            if slot is None:  # (the same new account may occur twice)
                 if self._free:
                     slot = self._free.pop()
                     self.accounts[slot] = account
@@ -187,13 +190,15 @@ class SenderHistory:
         return len(victims)
 
     # --- features -----------------------------------------------------------------------
-    def advance(self, windows: pd.DataFrame, receivers: np.ndarray, offsets: np.ndarray) -> pd.DataFrame:
+    def advance(self, windows: pd.DataFrame, receivers: np.ndarray, offsets: np.ndarray, *,
+                slots: np.ndarray | None = None) -> pd.DataFrame:
         """Context features of `windows` (row order kept), updating the state as it goes.
 
         `windows` holds sender_account, window_start (epoch ms, int64) and PAIR_SOURCES plus
         max_amount_minor; the receivers of row i are receivers[offsets[i]:offsets[i + 1]]
         (32-bit hashes, distinct within a window). Windows are applied minute by minute in
-        window_start order, so a sender's earlier window always comes first.
+        window_start order, so a sender's earlier window always comes first. `slots`: the
+        senders' slots when the caller has looked them up already.
         """
         n = len(windows)
         out = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
@@ -201,7 +206,7 @@ class SenderHistory:
         if n == 0:
             return _frame(out, pair_start, windows.index)
         starts = windows["window_start"].to_numpy(dtype=np.int64)
-        slots = self.slots(windows["sender_account"].to_numpy())
+        slots = self.slots(windows["sender_account"].to_numpy()) if slots is None else slots
         values = windows[list(PAIR_SOURCES) + ["max_amount_minor"]].to_numpy(dtype=np.float64)
         first_last = windows[["first_event_ms", "last_event_ms"]].to_numpy(dtype=np.float64)
         lengths = np.diff(offsets)

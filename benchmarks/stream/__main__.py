@@ -187,7 +187,7 @@ def throughput(spark, config, topic: str, count: int) -> dict:
     for p in batches:
         for name, ms in p["durationMs"].items():
             stages[name] = stages.get(name, 0.0) + ms / 1000
-    sink = {k: sum(t[k] for t in writer.timings) for k in ("collect_s", "score_s", "sink_s")}
+    sink = {k: sum(t[k] for t in writer.timings) for k in ("collect_s", "score_s", "sink_s", "history_s")}
     state = [p["stateOperators"][0] for p in batches if p.get("stateOperators")]
     return {"rows": run["rows"], "seconds": run["seconds"], "rate": run["rate"], "publish_s": publish_s,
             "stages": stages, "sink": sink, "profile": profile, "batches": len(batches),
@@ -324,8 +324,9 @@ def main() -> None:
             print(f"  -> ceiling with {cores} cores fully busy: {cores * 1e6 / job_us:,.0f} tx/s for the whole job, "
                   f"{cores * 1e6 / p['ladder']['windows']['us_per_tx']:,.0f} tx/s for bare stateful windows")
             print("  spark durations (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["stages"].items())))
-            print(f"  foreachBatch (s): collect {result['sink']['collect_s']:.1f}, score {result['sink']['score_s']:.1f}, "
-                  f"sink {result['sink']['sink_s']:.1f}; state rows written {result['state_rows_updated']:,}, "
+            print(f"  foreachBatch (s): collect {result['sink']['collect_s']:.1f}, "
+                  f"history context + score {result['sink']['score_s']:.1f}, sink {result['sink']['sink_s']:.1f}, "
+                  f"history files {result['sink']['history_s']:.1f}; state rows written {result['state_rows_updated']:,}, "
                   f"state updates {result['state_update_s']:.1f} s, state commit {result['state_commit_s']:.1f} s")
         for rate in [int(r) for r in args.rates.split(",") if r]:
             topic = f"bench-fresh-{rate}"

@@ -88,8 +88,12 @@ class Prior:
 
 def epoch_ms(series: pd.Series) -> np.ndarray:
     """Timestamps (tz-aware or naive UTC) or integer epoch ms as int64 epoch milliseconds."""
-    if np.issubdtype(series.dtype, np.integer):
+    if pd.api.types.is_integer_dtype(series.dtype):
         return series.to_numpy(dtype=np.int64)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):  # what toArrow().to_pandas() gives: no parsing
+        per_ms = {"s": 1 / 1000, "ms": 1, "us": 1000, "ns": 1_000_000}[series.dt.unit]
+        raw = series.astype("int64").to_numpy()
+        return raw * 1000 if per_ms < 1 else raw // int(per_ms)
     stamps = pd.to_datetime(series, utc=True)
     return stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64)
 
@@ -108,7 +112,7 @@ def add_context(history: SenderHistory, batch: BatchWindows) -> tuple[pd.DataFra
     prior = Prior(slots, starts, history.last_start[slots].copy(), history.alert_start[slots].copy(),
                   np.column_stack([history.floats[name][slots] for name in ALERT_TOTALS]))
     frame = real.assign(window_start=starts)
-    context = history.advance(frame, batch.receivers, batch.offsets)
+    context = history.advance(frame, batch.receivers, batch.offsets, slots=slots)
     return pd.concat([real, context], axis=1), prior
 
 
