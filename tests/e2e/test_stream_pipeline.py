@@ -54,7 +54,17 @@ def close_windows_and_settle(config, topic: str, expected_records: int, last_eve
         if totals["transactions"] + totals["late_records"] + totals["dlq_records"] >= expected_records:
             break
         time.sleep(0.5)
+    # and Spark committed the batch that wrote them (its sender history is then the query's too)
+    while time.monotonic() < deadline and alive() and not all_batches_committed(config):
+        time.sleep(0.2)
     return totals
+
+
+def all_batches_committed(config) -> bool:
+    checkpoint = Path(config.spark.checkpoint_dir)
+    ids = {kind: [int(p.name) for p in (checkpoint / kind).iterdir() if p.name.isdigit()]
+           for kind in ("offsets", "commits") if (checkpoint / kind).is_dir()}
+    return bool(ids.get("commits")) and max(ids["commits"]) == max(ids["offsets"])
 
 
 def run_until_settled(spark, config, topic: str, expected_records: int, last_event_ms: int, *, timeout: float = 240.0):
