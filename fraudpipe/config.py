@@ -100,6 +100,8 @@ class SparkConfig:
     # jvm only: a directory with the spark-sql-kafka-0-10 and spark-avro jars (at the pyspark
     # version) and their dependencies; "" = spark.jars.packages, resolved from Maven Central
     kafka_jars_dir: str = ""
+    # the sender history beside the checkpoint: a full snapshot every this many batches, deltas between
+    history_snapshot_batches: int = 50
 
     def __post_init__(self) -> None:
         if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
@@ -109,6 +111,8 @@ class SparkConfig:
                               f"got {self.reader_schema_version}")
         if self.kafka_source not in KAFKA_SOURCES:
             raise ConfigError(f"spark.kafka_source must be one of {', '.join(KAFKA_SOURCES)}, got {self.kafka_source!r}")
+        if self.history_snapshot_batches < 1:
+            raise ConfigError(f"spark.history_snapshot_batches must be >= 1, got {self.history_snapshot_batches}")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,10 @@ class StreamError(FraudpipeError):
     """The Spark streaming job could not start or run."""
 
 
+class HistoryStoreError(StreamError):
+    """The stream's per-sender history files beside the checkpoint cannot be read or written."""
+
+
 class ModelError(FraudpipeError):
     """Training failed or a model version is missing or unreadable."""
 

@@ -27,10 +27,14 @@ evicted by `evict_idle`). Receivers arrive as 32-bit hashes (Spark: xxhash64, tr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from itertools import repeat
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pyarrow only for export/load (the stream's history store)
+    import pyarrow as pa
 
 MINUTE_MS: Final = 60_000
 KNOWN_RECEIVERS: Final = 16  # ring of distinct receivers remembered per sender
@@ -48,6 +52,11 @@ CONTEXT_FEATURES: Final = PAIR_FEATURES + HISTORY_FEATURES
 # Extra columns `advance` returns beside the features: where the pair starts (the window
 # before, when it took part) so an alert can cover the whole burst.
 PAIR_START: Final = "pair_start"
+# The stream's open alert per sender (spark_apps.stream.context): its start, and its totals.
+ALERT_START: Final = "alert_start"
+ALERT_TOTALS: Final = ("alert_tx", "alert_amount", "alert_failed", "alert_receivers", "alert_max")
+# The sender column of an exported state table.
+STATE_KEY: Final = "sender_account"
 # Two windows of a sender form a pair when the later starts the minute after the earlier
 # and its first transaction follows the earlier one's last within this many ms: a burst
 # cut by the minute boundary, not an ordinary transaction after an unrelated busy minute.
@@ -71,15 +80,20 @@ class SenderHistory:
     Not thread-safe; one instance per stream query (or per training run).
     """
 
-    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount", "recent_tx", "recent_amount") + tuple(f"last_{n}" for n in PAIR_SOURCES) + (
-        "last_max_amount_minor", "last_new_receivers", "last_event_ms")
+    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount", "recent_tx", "recent_amount") + tuple(
+        f"last_{n}" for n in PAIR_SOURCES) + ("last_max_amount_minor", "last_new_receivers", "last_event_ms") + ALERT_TOTALS
+    _INT_STATE: Final = ("last_start", "prev_start", ALERT_START)
 
     def __init__(self, params: HistoryParams | None = None, *, capacity: int = 1024) -> None:
         self.params = params or HistoryParams()
         self._index: dict[str, int] = {}
-        self.accounts: list[str] = []
+        self.accounts: list[str | None] = []  # None: a slot freed by evict_idle, reused by `slots`
+        self._free: list[int] = []
         self.last_start = np.full(capacity, UNSEEN, dtype=np.int64)
         self.prev_start = np.full(capacity, UNSEEN, dtype=np.int64)  # the window before the last one
+        # The stream's open alert: its start while the sender's last window was flagged (else
+        # UNSEEN) and its running totals (ALERT_TOTALS); spark_apps.stream.context keeps them.
+        self.alert_start = np.full(capacity, UNSEEN, dtype=np.int64)
         self.floats = {name: np.zeros(capacity, dtype=np.float64) for name in self._FLOAT_STATE}
         self.known = np.zeros((capacity, KNOWN_RECEIVERS), dtype=np.int32)
         self.known_count = np.zeros(capacity, dtype=np.int16)  # filled entries of the ring
@@ -87,42 +101,108 @@ class SenderHistory:
 
     # --- slots --------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.accounts)
+        return len(self._index)
 
     def slots(self, accounts: np.ndarray | list[str]) -> np.ndarray:
         """The slot of each account, new accounts getting fresh (unseen) slots."""
         index = self._index
-        out = np.empty(len(accounts), dtype=np.int64)
-        for i, account in enumerate(accounts):
+        # dict.get mapped in C over the batch; only new accounts take the Python loop below
+        out = np.fromiter(map(index.get, accounts, repeat(-1, len(accounts))), dtype=np.int64, count=len(accounts))
+        for i in np.flatnonzero(out < 0).tolist():
+            account = accounts[i]
             slot = index.get(account)
-            if slot is None:
-                slot = index[account] = len(self.accounts)
-                self.accounts.append(account)
+            if slot is None:  # (the same new account may occur twice)
+                if self._free:
+                    slot = self._free.pop()
+                    self.accounts[slot] = account
+                else:
+                    slot = len(self.accounts)
+                    self.accounts.append(account)
+                index[account] = slot
             out[i] = slot
         self._grow(len(self.accounts))
         return out
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        """Every per-slot state array by name (the ring is one 2-D array)."""
+        return {"last_start": self.last_start, "prev_start": self.prev_start, ALERT_START: self.alert_start,
+                **self.floats, "known": self.known, "known_count": self.known_count, "known_next": self.known_next}
+
+    def _set_column(self, name: str, values: np.ndarray) -> None:
+        if name in self.floats:
+            self.floats[name] = values
+        else:
+            setattr(self, name, values)
 
     def _grow(self, size: int) -> None:
         capacity = len(self.last_start)
         if size <= capacity:
             return
         new = max(size, capacity * 2)
-        self.last_start = np.concatenate([self.last_start, np.full(new - capacity, UNSEEN, dtype=np.int64)])
-        self.prev_start = np.concatenate([self.prev_start, np.full(new - capacity, UNSEEN, dtype=np.int64)])
-        for name, values in self.floats.items():
-            self.floats[name] = np.concatenate([values, np.zeros(new - capacity)])
-        self.known = np.concatenate([self.known, np.zeros((new - capacity, KNOWN_RECEIVERS), dtype=np.int32)])
-        self.known_count = np.concatenate([self.known_count, np.zeros(new - capacity, dtype=np.int16)])
-        self.known_next = np.concatenate([self.known_next, np.zeros(new - capacity, dtype=np.int16)])
+        for name, values in self._columns().items():
+            fill = UNSEEN if name in self._INT_STATE else 0
+            extra = np.full((new - capacity, *values.shape[1:]), fill, dtype=values.dtype)
+            self._set_column(name, np.concatenate([values, extra]))
+
+    # --- persistence and bounds (spark_apps.stream.history_store) -----------------------
+    def live_slots(self) -> np.ndarray:
+        """Slots that hold a sender, ascending."""
+        return np.fromiter(sorted(self._index.values()), dtype=np.int64, count=len(self._index))
+
+    def export(self, slots: np.ndarray) -> "pa.Table":
+        """The state of `slots` as an Arrow table, one row per sender (`load` reads it back exactly)."""
+        import pyarrow as pa
+
+        slots = np.asarray(slots, dtype=np.int64)
+        columns = {STATE_KEY: pa.array([self.accounts[s] for s in slots], type=pa.string())}
+        for name, values in self._columns().items():
+            if values.ndim == 2:
+                flat = pa.array(values[slots].reshape(-1))
+                columns[name] = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+            else:
+                columns[name] = pa.array(values[slots])
+        return pa.table(columns)
+
+    def load(self, table: "pa.Table") -> None:
+        """Set the state of the senders in `table` (rows from `export`), replacing what they had."""
+        if table.num_rows == 0:
+            return
+        slots = self.slots(table.column(STATE_KEY).to_pylist())
+        for name, values in self._columns().items():
+            column = table.column(name).combine_chunks()
+            if values.ndim == 2:
+                values[slots] = column.flatten().to_numpy(zero_copy_only=False).reshape(len(slots), values.shape[1])
+            else:
+                values[slots] = column.to_numpy(zero_copy_only=False)
+
+    def evict_idle(self, newest_start: int) -> int:
+        """Forget senders whose last window started more than max_idle_minutes before `newest_start`.
+
+        Event time, so replaying the same windows evicts the same senders; a sender that
+        comes back later starts as one never seen. Returns how many were evicted.
+        """
+        live = self.last_start[:len(self.accounts)]
+        cutoff = newest_start - self.params.max_idle_minutes * MINUTE_MS
+        victims = np.flatnonzero((live != UNSEEN) & (live < cutoff))
+        for slot in victims.tolist():
+            del self._index[self.accounts[slot]]
+            self.accounts[slot] = None
+            self._free.append(slot)
+        if len(victims):
+            for name, values in self._columns().items():
+                values[victims] = UNSEEN if name in self._INT_STATE else 0
+        return len(victims)
 
     # --- features -----------------------------------------------------------------------
-    def advance(self, windows: pd.DataFrame, receivers: np.ndarray, offsets: np.ndarray) -> pd.DataFrame:
+    def advance(self, windows: pd.DataFrame, receivers: np.ndarray, offsets: np.ndarray, *,
+                slots: np.ndarray | None = None) -> pd.DataFrame:
         """Context features of `windows` (row order kept), updating the state as it goes.
 
         `windows` holds sender_account, window_start (epoch ms, int64) and PAIR_SOURCES plus
         max_amount_minor; the receivers of row i are receivers[offsets[i]:offsets[i + 1]]
         (32-bit hashes, distinct within a window). Windows are applied minute by minute in
-        window_start order, so a sender's earlier window always comes first.
+        window_start order, so a sender's earlier window always comes first. `slots`: the
+        senders' slots when the caller has looked them up already.
         """
         n = len(windows)
         out = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
@@ -130,7 +210,7 @@ class SenderHistory:
         if n == 0:
             return _frame(out, pair_start, windows.index)
         starts = windows["window_start"].to_numpy(dtype=np.int64)
-        slots = self.slots(windows["sender_account"].to_numpy())
+        slots = self.slots(windows["sender_account"].to_numpy()) if slots is None else slots
         values = windows[list(PAIR_SOURCES) + ["max_amount_minor"]].to_numpy(dtype=np.float64)
         first_last = windows[["first_event_ms", "last_event_ms"]].to_numpy(dtype=np.float64)
         lengths = np.diff(offsets)

@@ -19,13 +19,15 @@ from spark_apps.explanations import population_profile
 from spark_apps.scoring import ModelMetadata
 
 # Typical spread of each feature the tiny model uses, so scaled distances are comparable.
-_SCALE = {"tx_count": 5.0, "total_amount_minor": 50_000.0, "failed_count": 5.0, "distinct_receivers": 5.0,
-          "max_amount_minor": 50_000.0, "small_amount_count": 5.0, "avg_amount_minor": 20_000.0, "failed_ratio": 0.3}
+# Pair features (spark_apps.history): a card-testing burst cut by a minute boundary is whole
+# in the later window's pair, and slow card testing (a few probes a minute) adds up there.
+_SCALE = {"pair_small_amount_count": 1.0, "pair_failed_count": 1.0, "pair_tx_count": 10.0, "small_amount_count": 2.0,
+          "distinct_receivers": 5.0}
 # Window shapes in raw units: an ordinary sender minute, and card testing (many tiny, mostly failed charges).
-NORMAL_WINDOW = {"tx_count": 1, "total_amount_minor": 3_500, "failed_count": 0.05, "distinct_receivers": 1,
-                 "max_amount_minor": 3_500, "small_amount_count": 0, "avg_amount_minor": 3_500, "failed_ratio": 0.05}
-CARD_TESTING_WINDOW = {"tx_count": 12, "total_amount_minor": 1_800, "failed_count": 9, "distinct_receivers": 2,
-                       "max_amount_minor": 300, "small_amount_count": 12, "avg_amount_minor": 150, "failed_ratio": 0.75}
+NORMAL_WINDOW = {"pair_small_amount_count": 0, "pair_failed_count": 0.03, "pair_tx_count": 2, "small_amount_count": 0,
+                 "distinct_receivers": 1}
+CARD_TESTING_WINDOW = {"pair_small_amount_count": 5, "pair_failed_count": 3, "pair_tx_count": 6, "small_amount_count": 3,
+                       "distinct_receivers": 2}
 
 
 def normal_population(rows: int = 2_000, seed: int = 5) -> dict[str, np.ndarray]:
@@ -44,7 +46,7 @@ def normal_population(rows: int = 2_000, seed: int = 5) -> dict[str, np.ndarray]
 
 def tiny_model(version: str | None = None, *, fraud_first: bool = False, currency: str = "USD") -> ModelMetadata:
     """A 2-centroid model: one normal cluster, one card-testing cluster (index from metadata)."""
-    # The model may use any subset of the shared features; these eight separate card testing.
+    # The model may use any subset of the window and context features; these separate card testing.
     names = tuple(_SCALE)
     population = normal_population()
     scale = [_SCALE[name] for name in names]
