@@ -88,3 +88,7 @@ class DashboardError(FraudpipeError):
     def __init__(self, message: str, *, http_status: int = 400) -> None:
         self.http_status = http_status
         super().__init__(message)
+
+
+class DatasetError(ModelError):
+    """An input dataset file (labelled transactions) is missing, unreadable or malformed; the message says what."""

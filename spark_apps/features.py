@@ -44,7 +44,13 @@ FEATURE_NAMES: Final = (
     "remote_amount_minor",
 )
 
-OUTPUT_COLUMNS: Final = KEY_COLUMNS + FEATURE_NAMES
+# Aggregates spark_apps.history reads beside the features (not model features themselves):
+# when the sender's first and last transaction of the window happened (epoch ms), to tell a
+# burst cut by the minute boundary from an unrelated later minute, and the window's distinct
+# receivers as 32-bit hashes, for receiver novelty against the sender's history.
+CONTEXT_COLUMNS: Final = ("first_event_ms", "last_event_ms", "receiver_hashes")
+
+OUTPUT_COLUMNS: Final = KEY_COLUMNS + FEATURE_NAMES + CONTEXT_COLUMNS
 
 # Means computed after the aggregation from sums it holds anyway: an avg() keeps two more
 # fields per open window in the streaming state; dropping both avg()s cut the job's CPU per
@@ -82,6 +88,18 @@ def feature_aggregations() -> list[Column]:
     ]
 
 
+def context_aggregations() -> list[Column]:
+    """The aggregate expressions of CONTEXT_COLUMNS, in that order."""
+    # the low 32 bits of xxhash64 as a signed int: shifted up and back down (arithmetic), so no
+    # cast ever overflows under ANSI mode
+    low32 = F.shiftright(F.shiftleft(F.xxhash64(F.col("receiver_account")), 32), 32).cast("int")
+    return [
+        F.unix_millis(F.min(F.col("event_time"))).alias("first_event_ms"),
+        F.unix_millis(F.max(F.col("event_time"))).alias("last_event_ms"),
+        F.collect_set(low32).alias("receiver_hashes"),
+    ]
+
+
 def _distinct_types() -> Column:
     """Exact count of distinct transaction types: one bit per enum symbol, OR-ed, then counted.
 
@@ -98,7 +116,7 @@ def _distinct_types() -> Column:
 
 
 def window_features(transactions: DataFrame, *, extra_aggregations: Sequence[Column] = ()) -> DataFrame:
-    """Per sender and 1-minute event-time window: KEY_COLUMNS + FEATURE_NAMES.
+    """Per sender and 1-minute event-time window: KEY_COLUMNS + FEATURE_NAMES + CONTEXT_COLUMNS.
 
     `transactions` needs INPUT_COLUMNS: sender_account, receiver_account, status,
     transaction_type and channel (strings), amount_minor (long) and event_time (timestamp).
@@ -108,13 +126,14 @@ def window_features(transactions: DataFrame, *, extra_aggregations: Sequence[Col
     grouped = transactions.groupBy(
         F.col("sender_account"), F.window(F.col("event_time"), WINDOW_DURATION).alias("window")
     )
-    aggregated = grouped.agg(*feature_aggregations(), *extra_aggregations)
-    extra_names = [c for c in aggregated.columns if c not in ("sender_account", "window", *FEATURE_NAMES)]
+    aggregated = grouped.agg(*feature_aggregations(), *context_aggregations(), *extra_aggregations)
+    extra_names = [c for c in aggregated.columns if c not in ("sender_account", "window", *FEATURE_NAMES, *CONTEXT_COLUMNS)]
     return aggregated.select(
         F.col("sender_account"),
         F.col("window.start").alias("window_start"),
         F.col("window.end").alias("window_end"),
         *[_ratio(name) if name in RATIO_FEATURES else F.col(name) for name in FEATURE_NAMES],
+        *[F.col(name) for name in CONTEXT_COLUMNS],
         *[F.col(name) for name in extra_names],
     )
 
