@@ -67,14 +67,14 @@ def read_labelled(path: Path) -> pa.Table:
     if missing:
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; a labelled file needs "
                            f"{', '.join((*REQUIRED_COLUMNS, *LABEL_COLUMNS))} (docs/detection.md)")
+    if table.num_rows == 0:
+        raise DatasetError(f"{path}: no rows")
     checks = {**REQUIRED_COLUMNS, **LABEL_COLUMNS,
               **{k: v for k, v in OPTIONAL_COLUMNS.items() if k in table.column_names}}
     wrong = [f"{name} is {table.schema.field(name).type}, expected {what}"
              for name, (what, ok, _cast) in checks.items() if not ok(table.schema.field(name).type)]
     if wrong:
         raise DatasetError(f"{path}: wrong column type(s): {'; '.join(wrong)}")
-    if table.num_rows == 0:
-        raise DatasetError(f"{path}: no rows")
     nulls = [f"{name} ({table.column(name).null_count:,} rows)" for name in NOT_NULL if table.column(name).null_count]
     if nulls:
         raise DatasetError(f"{path}: null values in {', '.join(nulls)}")

@@ -62,8 +62,8 @@ def run_evaluation(config: Config, path: Path, *, version: str | None = None, re
     """Evaluate, print the summary, write the report; returns the report and where it went."""
     from spark_apps.training.job import training_session
 
-    model, directory = load_model(config, version)
     table = read_labelled(path)  # a malformed file is refused before Spark starts
+    model, directory = load_model(config, version)
     progress(f"evaluating model {model.version} on {path}")
     spark = spark or training_session(config)
     report, _scored = evaluate_file(spark, path, model, progress=progress, table=table)

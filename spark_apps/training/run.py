@@ -74,8 +74,8 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
     is_train = time_split(windows["window_start"], config.train_fraction)
     fraud = windows["fraud_tx"].to_numpy() > 0
     labelled = bool(fraud.any())
-    fragment = fragments(windows) if labelled else np.zeros(len(windows), dtype=bool)
-    fit_rows = is_train & ~fragment
+    fit_rows = fit_windows(windows, is_train)
+    fragment = is_train & ~fit_rows
     fitted = fit_models(spark, windows, fit_rows, config, progress=progress)
     centroids = fitted.centroids
     draft = ModelMetadata(
@@ -115,7 +115,7 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
         "first_test_window": _iso(test_pdf["window_start"].min()) if len(test_pdf) else None,
         "transactions": int(windows["tx_count"].sum()), "windows": int(len(windows)),
         "train_windows": int(is_train.sum()), "test_windows": int((~is_train).sum()),
-        "fragments_left_out": int((is_train & fragment).sum()), "labelled": labelled,
+        "fragments_left_out": int(fragment.sum()), "labelled": labelled,
     }
     # centroids are ordered normal (k), tail (tail_k), fraud (fraud_k): the counts say where each group starts
     params = {"k": len(fitted.normal), "tail_k": len(fitted.tail), "fraud_k": len(fitted.fraud), "seed": config.seed,
@@ -130,6 +130,13 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
         metrics["transfer"] = summary(transfer_report)
     metadata = replace(metadata, params=params, metrics=metrics, data_range=data_range)
     return TrainingRun(fitted.pipeline_model, metadata, report, test_pdf, choice, transfer_report)
+
+
+def fit_windows(windows: pd.DataFrame, is_train: np.ndarray) -> np.ndarray:
+    """The windows the fit and the threshold see: the train minutes without fragments."""
+    if not (windows["fraud_tx"].to_numpy() > 0).any():
+        return np.asarray(is_train, dtype=bool)
+    return np.asarray(is_train, dtype=bool) & ~fragments(windows)
 
 
 def evaluate_later_minutes(transactions: Any, model: ModelMetadata, train_fraction: float, *,

@@ -44,7 +44,7 @@ def transform_windows(transactions: Any) -> Any:
 
 def epoch_ms(series: pd.Series) -> np.ndarray:
     """A column of timestamps (naive = UTC, any unit) or epoch ms as int64 epoch ms."""
-    if np.issubdtype(series.dtype, np.integer):
+    if pd.api.types.is_integer_dtype(series.dtype):
         return series.to_numpy(dtype=np.int64)
     stamps = pd.to_datetime(series, utc=True).dt.tz_localize(None)
     return stamps.to_numpy(dtype="datetime64[ms]").astype(np.int64)
