@@ -133,10 +133,16 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
 
 
 def fit_windows(windows: pd.DataFrame, is_train: np.ndarray) -> np.ndarray:
-    """The windows the fit and the threshold see: the train minutes without fragments."""
-    if not (windows["fraud_tx"].to_numpy() > 0).any():
-        return np.asarray(is_train, dtype=bool)
-    return np.asarray(is_train, dtype=bool) & ~fragments(windows)
+    """The windows the fit and the threshold see: the train minutes without fragments.
+
+    Fragments are found among the train windows alone: whether a burst goes on after the
+    split is a label of the test side, which training must not read.
+    """
+    fit = np.asarray(is_train, dtype=bool).copy()
+    rows = np.flatnonzero(fit)
+    if (windows["fraud_tx"].to_numpy()[rows] > 0).any():
+        fit[rows] = ~fragments(windows.iloc[rows])
+    return fit
 
 
 def evaluate_later_minutes(transactions: Any, model: ModelMetadata, train_fraction: float, *,

@@ -1,15 +1,19 @@
 """The training job end to end on a small generated dataset, with the shared SparkSession."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fraudpipe.config import Config, ModelConfig, ProducerConfig, StoreConfig
 from fraudpipe.store.sqlite import SqliteStore
 from spark_apps.features import FEATURE_NAMES
+from spark_apps.training.data import extract_transactions, generated_dataset_path
 from spark_apps.training.job import PLOT_FILE, REPORT_FILE, run_training
+from spark_apps.training.run import train
 from spark_apps.model_registry import ModelRegistry, load_latest
 from spark_apps.scoring import nearest, score_windows, transform
 
@@ -21,7 +25,7 @@ def trained(spark, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("training")
     config = Config(
         model=ModelConfig(dir=str(root / "models"), dataset_dir=str(root / "data"), k=8, tail_k=12, fraud_k=6,
-                          train_transactions=40_000, max_iter=10),
+                          train_transactions=40_000, transfer_transactions=20_000, max_iter=10),
         store=StoreConfig(sqlite_path=str(root / "store.db")),
         producer=ProducerConfig(seed=3),
     )
@@ -57,8 +61,9 @@ def test_metadata_describes_the_run(trained) -> None:
     others = set(meta.fraud_clusters) - set(range(20, 26))
     assert set(range(20, 26)) <= set(meta.fraud_clusters) and all(meta.cluster_fraud_share[c] > 0.5 for c in others)
     assert 0.0 < meta.score_threshold < 1.0
-    # whole minutes: the dataset runs past 40,000 to the end of the minute, at most a minute's worth more
-    assert 40_000 <= meta.data_range["transactions"] < 40_000 + 12_000 and meta.data_range["labelled"] is True
+    # whole minutes: the dataset runs past 40,000 until the pending bursts are done and the minute
+    # ends, up to the longest burst span (5 min) of background traffic, ~7,500 a minute (docs/producer.md)
+    assert 40_000 <= meta.data_range["transactions"] < 40_000 + 6 * 8_000 and meta.data_range["labelled"] is True
     assert meta.params["fraud_cluster_choice"] == "labels"
     assert meta.fraud_clusters  # labelled fraud exists, so some cluster holds it
     assert len(meta.cluster_sizes) == len(meta.centroids)
@@ -86,4 +91,50 @@ def test_numpy_scoring_assigns_the_clusters_spark_predicts(trained, spark) -> No
     scaled = transform(test[list(meta.feature_names)].to_numpy(dtype=float), meta)
     numpy_clusters, _d2 = nearest(scaled, np.asarray(meta.centroids[: meta.params["k"]]))
     assert (spark_clusters == numpy_clusters).mean() > 0.999  # float ties aside, identical
-    assert (score_windows(test[list(FEATURE_NAMES)], run.metadata)["is_fraud"] == test["is_fraud"]).all()
+    # what the stream flags (score_windows) is the model's own decision; is_fraud adds the
+    # earlier minutes its flagged pairs cover (bursts.predicted)
+    features = test[list(meta.feature_names)]
+    assert (score_windows(features, run.metadata)["is_fraud"].to_numpy() == test["flagged"].to_numpy()).all()
+    assert (test["is_fraud"] >= test["flagged"]).all()
+
+
+def test_the_split_is_by_time_and_the_report_has_both_evaluations(trained) -> None:
+    _config, run, directory, _lines = trained
+    meta, test = run.metadata, run.test_windows
+    cut = dt.datetime.fromisoformat(meta.data_range["first_test_window"])
+    # every tested window is at or after the first test minute, which is after the first window
+    assert test["window_start"].min() == int(cut.timestamp() * 1000)
+    assert cut > dt.datetime.fromisoformat(meta.data_range["first_window"])
+    assert meta.params["split"] == "time" and meta.data_range["fragments_left_out"] >= 0
+    metrics = meta.metrics
+    # the old top-level keys are the in-distribution evaluation
+    assert metrics["window"] == metrics["in_distribution"]["window"] == run.report["window"]
+    assert metrics["per_pattern"] == metrics["in_distribution"]["per_pattern"]
+    bursts = metrics["in_distribution"]["bursts"]
+    assert 0 < bursts["instances"] and bursts["caught"] <= bursts["instances"]
+    assert sum(f["instances"] for f in bursts["per_family"].values()) == bursts["instances"]
+    # transfer: the generated shifted dataset (model.transfer_config), its later minutes
+    transfer = metrics["transfer"]
+    assert sum(transfer["window"]["confusion"].values()) == transfer["windows"] > 0
+    assert run.transfer_report["split"] == "time: later minutes"
+    report = json.loads((directory / REPORT_FILE).read_text())
+    assert report["transfer"]["window"] == transfer["window"] and report["bursts"] == bursts
+
+
+def test_the_test_minutes_labels_change_nothing_in_the_model(trained, spark, tmp_path) -> None:
+    """Threshold, fraud clusters and centroids come from the train minutes only."""
+    config, run, _directory, _lines = trained
+    source = generated_dataset_path(config, config.model.train_transactions)
+    frame = pd.read_parquet(source)
+    cut = pd.Timestamp(run.metadata.data_range["first_test_window"])
+    later = frame["event_time"] >= cut
+    assert frame.loc[later, "pattern"].notna().any()  # there is something to take away
+    for column in ("pattern", "fraud_instance", "fraud_variant"):
+        frame.loc[later, column] = None
+    relabelled = tmp_path / "relabelled.parquet"
+    frame.to_parquet(relabelled, index=False)
+    again = train(spark, extract_transactions(spark, relabelled), config.model, progress=lambda _m: None)
+    for name in ("score_threshold", "fraud_clusters", "centroids", "scaler_mean", "scaler_std", "cluster_fraud_share"):
+        assert getattr(again.metadata, name) == getattr(run.metadata, name), name
+    assert again.metadata.params["train_f1"] == run.metadata.params["train_f1"]
+    assert again.report["fraud_windows"] == 0  # the test side did lose its labels

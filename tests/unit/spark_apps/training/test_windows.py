@@ -60,10 +60,12 @@ def test_fragments_and_later_minutes_are_left_out_of_the_fit() -> None:
         ("D", 1, 2, 1),  # a burst in minute 1 (tested side below)
         ("E", 2, 1, 2),  # fragment in the tested minutes
         ("E", 3, 3, 2),
+        ("F", 1, 1, 1),  # cut by the split: that it goes on is a test-side label, so it is not a fragment here
+        ("F", 2, 3, 1),
     ])
     is_train = windows["window_start"].to_numpy() < T0 + 2 * MINUTE_MS
     fit = fit_windows(windows, is_train)
-    assert fit.tolist() == [False, True, True, True, True, False, False]
+    assert fit.tolist() == [False, True, True, True, True, False, False, True, False]
     # without labels nothing is a fragment: the fit sees the train minutes
     unlabelled = windows.assign(fraud_tx=0)
     assert fit_windows(unlabelled, is_train).tolist() == is_train.tolist()
