@@ -72,8 +72,14 @@ def test_metadata_describes_the_run(trained) -> None:
     confusion = window["confusion"]
     assert sum(confusion.values()) == meta.data_range["test_windows"] == len(run.test_windows)
     assert confusion["tp"] + confusion["fn"] == int((run.test_windows["fraud_tx"] > 0).sum()) > 0
-    # and the model finds most of that fraud (seed 3: 4 of 5, 1 false alarm in 4,904 honest windows)
-    assert window["recall"] >= 0.5 and window["precision"] >= 0.5
+    # 40,000 transactions and a time split leave a dozen fraud windows to test, so the figures
+    # belong to benchmarks/detection; here: the score ranks the fraud above the honest windows,
+    # and false alarms stay rare
+    test = run.test_windows
+    fraud = test["fraud_tx"].to_numpy() > 0
+    scores = test["score"].to_numpy()
+    ranked_above = (scores[fraud][:, None] > scores[~fraud][None, :]).mean()  # ROC AUC
+    assert ranked_above > 0.85
     assert confusion["fp"] <= 0.01 * (confusion["fp"] + confusion["tn"])
 
 
