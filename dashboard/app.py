@@ -45,6 +45,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.add_template_filter(format_share, "share")
     app.add_template_filter(format_minor, "money")
     app.add_template_filter(format_number, "num")
+    app.add_template_filter(format_figure, "figure")
     _register_errors(app)
     return app
 
@@ -82,11 +83,27 @@ def format_share(value: Any) -> str:
     return "—" if value is None else f"{100 * float(value):.2f} %"
 
 
-def format_minor(value: Any) -> str:
-    return "—" if value is None else f"{int(value) / 100:,.2f}"
+def format_minor(value: Any, currency: str | None = None) -> str:
+    """Minor units (cents) as a major amount, with the currency code when given: 1,234.56 USD."""
+    if value is None:
+        return "—"
+    return f"{int(value) / 100:,.2f}" + (f" {currency}" if currency else "")
 
 
 def format_number(value: Any, digits: int = 0) -> str:
     if value is None:
         return "—"
     return f"{float(value):,.{digits}f}"
+
+
+def format_figure(value: Any) -> str:
+    """One figure of a report: counts with separators, ratios to 3 decimals, yes/no, text as is."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)

@@ -60,4 +60,6 @@ def store() -> Store:
 def page_defaults() -> dict[str, Any]:
     """Template globals every page needs."""
     settings = config().dashboard
-    return {"refresh_seconds": settings.refresh_seconds, "default_minutes": settings.default_range_minutes}
+    # amounts are in the producer's currency: the one the pipeline's transactions carry
+    return {"refresh_seconds": settings.refresh_seconds, "default_minutes": settings.default_range_minutes,
+            "currency": config().producer.traffic.currency}

@@ -1,6 +1,6 @@
 """The dashboard's read models: JSON-ready payloads built from Store reads only.
 
-Each function answers one page (overview, alerts, sender, models) with bounded,
+Each function answers one page (alerts, sender; overview and model have modules of their own) with bounded,
 partition-key reads through the Store port; pages and the JSON API share them, so the
 HTML and the API can never disagree.
 """
@@ -10,18 +10,10 @@ import json
 from typing import Any
 
 from fraudpipe.contracts import FAILED_STATUSES
-from fraudpipe.store.base import METRIC_COUNTERS, Store
+from fraudpipe.store.base import Store
 from dashboard.params import MINUTE_MS, TimeRange, encode_cursor
 
 SENDER_ROWS = 500  # alerts and transactions shown on one sender's page
-# The overview's series has at most this many points: a chart shows no more, and a day of
-# minutes (1,440 points, ~375 kB of JSON) cost more to encode and send than to read.
-MAX_SERIES_POINTS = 360
-BUCKET_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
-
-
-def ratio(part: float, whole: float) -> float | None:
-    return None if not whole else part / whole
 
 
 def parse_json_text(text: Any) -> Any:
@@ -32,61 +24,6 @@ def parse_json_text(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-# --- overview -----------------------------------------------------------------
-def bucket_minutes_for(window: TimeRange) -> int:
-    """The smallest bucket (in minutes) that keeps the series of `window` within MAX_SERIES_POINTS."""
-    span_minutes = -(-(window.until_ms - window.since_ms) // MINUTE_MS)
-    return next((b for b in BUCKET_MINUTES if -(-span_minutes // b) <= MAX_SERIES_POINTS), BUCKET_MINUTES[-1])
-
-
-def overview(store: Store, window: TimeRange) -> dict[str, Any]:
-    """Totals over `window` and a series of at most MAX_SERIES_POINTS buckets, with the derived shares and latencies.
-
-    Every figure is exact: buckets are sums of whole minutes, totals sums of every minute.
-    """
-    bucket_minutes = bucket_minutes_for(window)
-    # the buckets are summed by the store (in SQL on SQLite): a day is 288 rows, not 1,440
-    buckets = store.metrics_by_minute(since_ms=window.since_ms, until_ms=window.until_ms, bucket_minutes=bucket_minutes)
-    totals = {counter: sum(row[counter] for row in buckets) for counter in METRIC_COUNTERS}
-    latency_max = max((row["latency_ms_max"] for row in buckets), default=0)
-    minutes_with_data = sum(row["minutes"] for row in buckets)
-    series = [
-        {
-            "minute": row["minute"],
-            "transactions": row["transactions"],
-            "alerts": row["flagged_windows"],
-            "windows": row["windows"],
-            "flagged_transactions": row["flagged_transactions"],
-            "amount_normal_minor": row["amount_normal_minor"],
-            "amount_flagged_minor": row["amount_flagged_minor"],
-            "failed_transactions": row["failed_transactions"],
-            "late_records": row["late_records"],
-            "dlq_records": row["dlq_records"],
-            "latency_ms_avg": ratio(row["latency_ms_sum"], row["flagged_windows"]),
-            "latency_ms_max": row["latency_ms_max"],
-        }
-        for row in buckets
-    ]
-    active_minutes = max(minutes_with_data, 1)
-    return {
-        "range": window.as_dict(),
-        "totals": totals,
-        "summary": {
-            "transactions_per_minute": totals["transactions"] / active_minutes,
-            "alerts_per_minute": totals["flagged_windows"] / active_minutes,
-            "flagged_share": ratio(totals["flagged_transactions"], totals["transactions"]),
-            "failed_share": ratio(totals["failed_transactions"], totals["transactions"]),
-            "latency_ms_avg": ratio(totals["latency_ms_sum"], totals["flagged_windows"]),
-            "latency_ms_max": latency_max,
-            "late_records": totals["late_records"],
-            "dlq_records": totals["dlq_records"],
-            "minutes_with_data": minutes_with_data,
-        },
-        "bucket_minutes": bucket_minutes,
-        "series": series,
-    }
 
 
 # --- alerts -------------------------------------------------------------------
@@ -178,31 +115,3 @@ def sender_view(store: Store, sender: str, window: TimeRange) -> dict[str, Any]:
         "windows": window_rows,
         "truncated": len(transactions) >= SENDER_ROWS,
     }
-
-
-# --- models -------------------------------------------------------------------
-def model_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A model registry row with its metrics and metadata decoded and the centroids lifted out."""
-    metrics = parse_json_text(row.get("metrics")) or {}
-    metadata = parse_json_text(row.get("metadata")) or {}
-    if not isinstance(metadata, dict):
-        metadata = {"raw": metadata}
-    if not isinstance(metrics, dict):
-        metrics = {"raw": metrics}
-    return {
-        "name": row.get("name"),
-        "version": row.get("version"),
-        "trained_at": row.get("trained_at"),
-        "path": row.get("path"),
-        "metrics": metrics,
-        "feature_names": list(metadata.get("feature_names") or []),
-        "centroids": [list(c) for c in metadata.get("centroids") or []],
-        "fraud_clusters": list(metadata.get("fraud_clusters") or []),
-        "cluster_sizes": list(metadata.get("cluster_sizes") or []),
-        "params": metadata.get("params") or {},
-    }
-
-
-def models_view(store: Store, *, limit: int) -> dict[str, Any]:
-    models = [model_view(row) for row in store.models(limit=limit)]
-    return {"current": models[0]["version"] if models else None, "models": models}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from fraudpipe.store.base import MAX_LIMIT
-from dashboard import context, data, quality
+from dashboard import context, data, models as model_data, overview as overview_data, quality
 from dashboard.params import (
     MAX_PAGE_SIZE,
     MAX_RANGE_MINUTES,
@@ -19,6 +19,7 @@ from dashboard.params import (
     parse_int,
     parse_range,
     parse_sender,
+    now_ms,
 )
 
 RANGE_PARAMS = ("minutes", "since", "until")
@@ -26,16 +27,17 @@ RANGE_PARAMS = ("minutes", "since", "until")
 
 def overview(args: Mapping[str, str]) -> dict[str, Any]:
     check_known(args, RANGE_PARAMS)
-    window = parse_range(
-        args, default_minutes=context.config().dashboard.default_range_minutes, max_ms=MAX_RANGE_MINUTES * MINUTE_MS
-    )
-    return data.overview(context.store(), window)
+    config = context.config()
+    now = now_ms()
+    window = parse_range(args, default_minutes=config.dashboard.default_range_minutes, max_ms=MAX_RANGE_MINUTES * MINUTE_MS, now=now)
+    return overview_data.overview(context.store(), window, now_ms=now, currency=config.producer.traffic.currency)
 
 
 def alerts(args: Mapping[str, str]) -> dict[str, Any]:
     check_known(args, (*RANGE_PARAMS, "sender", "min_score", "limit", "cursor"))
     settings = context.config().dashboard
-    window = parse_range(args, default_minutes=24 * 60)
+    # the same default range as the overview's, so that both pages show the same span
+    window = parse_range(args, default_minutes=settings.default_range_minutes)
     page_size = parse_int(args, "limit", min(settings.page_size, MAX_PAGE_SIZE), low=1, high=MAX_PAGE_SIZE)
     return data.alerts_page(
         context.store(),
@@ -57,7 +59,7 @@ def sender(sender_account: str, args: Mapping[str, str]) -> dict[str, Any]:
 
 def models(args: Mapping[str, str]) -> dict[str, Any]:
     check_known(args, ("limit",))
-    return data.models_view(context.store(), limit=parse_int(args, "limit", 20, low=1, high=100))
+    return model_data.models_view(context.store(), limit=parse_int(args, "limit", 20, low=1, high=100))
 
 
 def quality_view(args: Mapping[str, str]) -> dict[str, Any]:

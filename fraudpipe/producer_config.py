@@ -64,11 +64,14 @@ class VariantConfig:
     weight: float = 1.0  # relative frequency among the family's variants
     size: IntRange = field(default_factory=lambda: _i(1))
     span_seconds: Range = field(default_factory=lambda: _r(50.0))
+    # > 0: the pace instead of span_seconds, transactions per minute (span = size * 60 / pace)
+    pace_per_minute: Range = field(default_factory=lambda: _r(0.0))
     transaction_types: tuple[str, ...] = ("PURCHASE",)
     channels: tuple[str, ...] = ("ONLINE",)
     amount_median: Range = field(default_factory=lambda: _r(40.0))  # dollars, log-uniform per instance
-    amount_sigma: float = 1.0  # sigma of ln(amount) inside an instance
+    amount_sigma: Range = field(default_factory=lambda: _r(1.0))  # sigma of ln(amount) inside an instance, uniform
     amount_threshold: Range = field(default_factory=lambda: _r(0.0))  # > 0: amounts 90-99.9 % of a round threshold
+    amount_min: Range = field(default_factory=lambda: _r(0.0))  # dollars; smaller amounts are raised to 1-1.3 x this
     failed_share: Range = field(default_factory=lambda: _r(0.02))
     # who sends: any (uniform over consumers and dormant accounts), dormant, active (consumers
     # by activity) or business (a business account)
@@ -103,6 +106,10 @@ class TrafficConfig:
         "TRANSFER": AmountConfig(150.0, 1.2), "WITHDRAWAL": AmountConfig(60.0, 0.6),
         "OTHER": AmountConfig(20.0, 1.0)}))
     failed_share: float = 0.02
+    # People pay the same people: each consumer's TRANSFERs go to its own few payees (accounts)
+    # and its PAYMENTs to as many billers (merchants); new_payee_share to someone never paid before.
+    payees: IntRange = field(default_factory=lambda: _i(1, 8))
+    new_payee_share: float = 0.1
     currency: str = "USD"
     out_of_order_share: float = 0.05
     out_of_order_max_seconds: float = 5.0
@@ -141,11 +148,14 @@ class SegmentsConfig:
     dormant: DormantConfig = field(default_factory=DormantConfig)
 
 
-def _v(weight, size, span, types_, channels, median, sigma, failed, sender, receivers, pool=0, threshold=0.0):
+def _v(weight, size, span, types_, channels, median, sigma, failed, sender, receivers, pool=0, threshold=0.0,
+       pace=0.0, amount_min=0.0):
     def rng(v, cast):
         return cast(*v) if isinstance(v, tuple) else cast(v)
-    return VariantConfig(weight, rng(size, _i), rng(span, _r), types_, channels, rng(median, _r), sigma,
-                         rng(threshold, _r), rng(failed, _r), sender, receivers, rng(pool, _i))
+    return VariantConfig(weight=weight, size=rng(size, _i), span_seconds=rng(span, _r), pace_per_minute=rng(pace, _r),
+                         transaction_types=types_, channels=channels, amount_median=rng(median, _r),
+                         amount_sigma=rng(sigma, _r), amount_threshold=rng(threshold, _r), amount_min=rng(amount_min, _r),
+                         failed_share=rng(failed, _r), sender=sender, receivers=receivers, receiver_pool=rng(pool, _i))
 
 
 _REMOTE = ("ONLINE", "MOBILE")
@@ -153,6 +163,7 @@ _REMOTE = ("ONLINE", "MOBILE")
 
 def _default_patterns() -> types.MappingProxyType:
     fam = lambda share, **variants: FamilyConfig(share, types.MappingProxyType(variants))  # noqa: E731
+    pos = ("ONLINE", "MOBILE", "POS")
     return types.MappingProxyType({
         "card_testing": fam(
             0.004,
@@ -161,32 +172,36 @@ def _default_patterns() -> types.MappingProxyType:
             slow=_v(0.2, (8, 25), (120, 300), ("PURCHASE",), ("ONLINE",), (0.5, 5), 0.4, (0.4, 0.9), "any", "merchant", (1, 3))),
         "account_takeover": fam(
             0.001,
-            drain=_v(0.5, (1, 6), (10, 180), ("TRANSFER",), _REMOTE, (1000, 10000), 0.4, (0.0, 0.15), "any", "new", (1, 3)),
-            dormant_takeover=_v(0.25, (1, 5), (10, 240), ("TRANSFER",), _REMOTE, (1000, 8000), 0.4, (0.0, 0.15), "dormant", "new", (1, 3)),
-            purchase_spree=_v(0.25, (3, 10), (30, 240), ("PURCHASE",), ("ONLINE", "MOBILE", "POS"), (300, 3000), 0.5, (0.0, 0.2), "any", "merchant")),
+            drain=_v(0.5, (1, 6), (10, 180), ("TRANSFER",), _REMOTE, (1500, 10000), 0.4, (0.0, 0.15), "any", "new", (1, 3),
+                     amount_min=1000.0),
+            dormant_takeover=_v(0.25, (1, 5), (10, 240), ("TRANSFER",), _REMOTE, (1500, 8000), 0.4, (0.0, 0.15), "dormant", "new",
+                                (1, 3), amount_min=1000.0),
+            purchase_spree=_v(0.25, (3, 10), (30, 240), ("PURCHASE",), _REMOTE, (300, 3000), 0.5, (0.0, 0.2), "any", "merchant",
+                              amount_min=150.0)),
         "velocity_spike": fam(
             0.003,
-            burst=_v(0.6, (8, 60), (20, 90), ("PURCHASE", "PAYMENT"), ("ONLINE", "MOBILE", "POS"), (20, 150), 0.8, (0.01, 0.1), "any", "merchant"),
-            slow=_v(0.4, (10, 30), (120, 240), ("PURCHASE", "PAYMENT"), ("ONLINE", "MOBILE", "POS"), (20, 150), 0.8, (0.01, 0.1), "any", "merchant")),
+            burst=_v(0.6, (8, 60), 50, ("PURCHASE", "PAYMENT"), pos, (20, 150), 0.8, (0.01, 0.1), "any", "merchant", pace=(8, 40)),
+            slow=_v(0.4, (10, 30), 50, ("PURCHASE", "PAYMENT"), pos, (20, 150), 0.8, (0.01, 0.1), "any", "merchant", pace=(5, 8))),
         "mule_fan_out": fam(
             0.002,
-            fan_out=_v(0.6, (5, 40), (20, 180), ("TRANSFER",), _REMOTE, (100, 2000), 0.3, (0.0, 0.05), "any", "account"),
-            structuring=_v(0.4, (5, 25), (30, 240), ("TRANSFER",), _REMOTE, (950, 950), 0.1, (0.0, 0.05), "any", "account",
-                           threshold=1000.0)),
+            fan_out=_v(0.6, (5, 40), (20, 180), ("TRANSFER",), _REMOTE, (100, 2000), 0.3, (0.0, 0.05), "any", "new"),
+            structuring=_v(0.4, (5, 25), (30, 240), ("TRANSFER",), _REMOTE, 950, 0.1, (0.0, 0.05), "any", "new", threshold=1000.0)),
     })
 
 
 def _default_bursts() -> types.MappingProxyType:
     one = lambda share, variant: FamilyConfig(share, types.MappingProxyType({"default": variant}))  # noqa: E731
     return types.MappingProxyType({
-        "shopping_spree": one(0.01, _v(1.0, (4, 14), (30, 180), ("PURCHASE",), ("POS", "ONLINE", "MOBILE"), (20, 60), 1.0, 0.02, "active", "merchant")),
-        "payroll": one(0.004, _v(1.0, (6, 18), (20, 120), ("TRANSFER", "PAYMENT"), ("ONLINE",), (800, 2500), 0.5, 0.01, "active", "account")),
-        "big_purchase": one(0.001, _v(1.0, (1, 2), (5, 60), ("PURCHASE", "TRANSFER"), ("POS", "ONLINE"), (1500, 5000), 0.5, 0.05, "active", "merchant")),
-        "retries": one(0.002, _v(1.0, (2, 6), (10, 60), ("PURCHASE",), _REMOTE, (10, 60), 0.8, 0.5, "active", "merchant", 1)),
+        "shopping_spree": one(0.01, _v(1.0, (3, 10), 50, ("PURCHASE",), ("POS", "ONLINE", "MOBILE"), (20, 60), 1.0, 0.02, "active",
+                                       "merchant", pace=(1, 3))),
+        "payroll": one(0.004, _v(1.0, (6, 18), (20, 120), ("TRANSFER",), _REMOTE, (800, 2500), 0.5, 0.01, "business", "payees")),
+        "big_purchase": one(0.001, _v(1.0, (1, 2), (5, 60), ("PURCHASE",), ("POS", "ONLINE"), (1500, 5000), 0.5, 0.05, "active",
+                                      "merchant")),
+        "retries": one(0.002, _v(1.0, (2, 6), (10, 60), ("PURCHASE",), _REMOTE, (15, 80), 0.6, 0.5, "active", "merchant", 1)),
         "payout_run": one(0.01, _v(1.0, (5, 40), (30, 180), ("TRANSFER",), _REMOTE, (500, 5000), 0.5, 0.01, "business", "payees")),
         "wake_up": FamilyConfig(0.0005, types.MappingProxyType({
             "purchase": _v(0.6, (1, 3), (10, 300), ("PURCHASE",), ("POS", "ONLINE", "MOBILE"), (20, 200), 0.8, 0.02, "dormant", "merchant"),
-            "transfer": _v(0.4, (1, 2), (10, 300), ("TRANSFER",), _REMOTE, (100, 1000), 0.8, 0.02, "dormant", "new", 1)})),
+            "transfer": _v(0.4, (1, 2), (10, 300), ("TRANSFER",), _REMOTE, (50, 400), 0.6, 0.02, "dormant", "new", 1)})),
     })
 
 
@@ -196,7 +211,7 @@ class ProducerConfig:
 
     rate: float = 200.0  # transactions per wall-clock second; 0 = as fast as possible
     seed: int = 42
-    accounts: int = 20000
+    accounts: int = 200000
     schema_version: int = 1
     clock: str = "realtime"  # realtime | simulated
     event_rate: float = 200.0  # simulated clock: transactions per event-time second

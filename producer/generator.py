@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 
@@ -166,21 +166,34 @@ class TransactionGenerator:
         self.population = Population(config, self.rng, event_rate=self.event_rate)
         self.pattern_names = tuple(config.patterns)
         self.variant_names = tuple(f"{f.name}.{v.name}" for f in self.families if f.label >= 0 for v in f.variants)
-        self._variant_base = {}
-        for family in self.families:
-            if family.label >= 0:
-                self._variant_base[family.name] = self.variant_names.index(f"{family.name}.{family.variants[0].name}")
+        # position of each fraud family's first variant in variant_names
+        self._variant_base = {f.name: self.variant_names.index(f"{f.name}.{f.variants[0].name}")
+                              for f in self.families if f.label >= 0}
         self.label_delay_ms = int(config.label_delay_seconds * 1000)
         self._chunk_ms = max(1000, min(MINUTE_MS, int(config.batch_size / self.event_rate * 1000)))
         self._cursor = self.start_ms
         self._due = 0.0
         self._next_instance = 0
+        self._bursts_until = self.start_ms
         self._pending: dict[str, np.ndarray] | None = None  # burst rows at or after the cursor
 
     @property
     def generated_until_ms(self) -> int:
         """Event time up to which chunks have been generated (the end of the last one)."""
         return self._cursor
+
+    @property
+    def bursts_until_ms(self) -> int:
+        """End of the last chunk in which bursts were placed: after it (the whole_minutes tail) no burst starts.
+
+        A time-split evaluation should end its test range here, or the tail dilutes the fraud.
+        """
+        return self._bursts_until
+
+    @property
+    def instances_started(self) -> int:
+        """Fraud instances placed so far (their ids are 0 .. instances_started - 1)."""
+        return self._next_instance
 
     @property
     def pending_rows(self) -> int:
@@ -244,7 +257,9 @@ class TransactionGenerator:
             self._pending = None
         return rows
 
-    def _background(self, n: int, draw, start: int, end: int) -> dict[str, np.ndarray]:
+    def _background(self, n: int, draw: Callable[[int], dict[str, np.ndarray]], start: int,
+                    end: int) -> dict[str, np.ndarray]:
+        """n rows from `draw` (consumers or businesses) at uniform arrival times in [start, end), disordered."""
         rows = draw(n)
         emit = np.sort(start + (self.rng.random(n) * (end - start)).astype(np.int64))
         rows["emit_ms"] = emit
@@ -262,15 +277,16 @@ class TransactionGenerator:
         total = int(self._due)
         self._due -= total
         pop = self.population
-        parts = []
         bursts = self._bursts(start, end, total, place)
-        if bursts is not None:
-            parts.append(bursts)
-        n_business = min(pop.businesses.count(end - start), max(0, total - len(bursts["emit_ms"]) if bursts else total))
+        if place:
+            self._bursts_until = end
+        parts = [] if bursts is None else [bursts]
+        left = total - (0 if bursts is None else len(bursts["emit_ms"]))
+        # Businesses send at their own absolute rates; consumers get whatever the event rate leaves.
+        n_business = max(0, min(pop.businesses.count(end - start), left))
         if n_business:
             parts.append(self._background(n_business, pop.business_background, start, end))
-        n_consumer = max(0, total - sum(len(p["emit_ms"]) for p in parts))
-        parts.append(self._background(n_consumer, pop.background, start, end))
+        parts.append(self._background(max(0, left - n_business), pop.background, start, end))
         columns = {name: np.concatenate([p[name] for p in parts]) for name in _ROW_COLUMNS}
         order = np.argsort(columns["emit_ms"], kind="stable")
         n = len(order)

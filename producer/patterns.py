@@ -48,9 +48,13 @@ class Variant:
             raise ConfigError(f"{key}.size must be >= 1, got [{c.size.lo}, {c.size.hi}]")
         if not 0.0 < c.span_seconds.lo <= c.span_seconds.hi <= MAX_SPAN_SECONDS:
             raise ConfigError(f"{key}.span_seconds must be in (0, {MAX_SPAN_SECONDS:.0f}], got [{c.span_seconds.lo}, {c.span_seconds.hi}]")
+        if c.pace_per_minute.hi > 0 and c.pace_per_minute.lo <= 0:
+            raise ConfigError(f"{key}.pace_per_minute must be > 0 (or 0 = use span_seconds), got [{c.pace_per_minute.lo}, {c.pace_per_minute.hi}]")
+        if c.amount_min.lo < 0:
+            raise ConfigError(f"{key}.amount_min must be >= 0, got [{c.amount_min.lo}, {c.amount_min.hi}]")
         if not 0.0 <= c.failed_share.lo <= c.failed_share.hi <= 1.0:
             raise ConfigError(f"{key}.failed_share must be in [0, 1], got [{c.failed_share.lo}, {c.failed_share.hi}]")
-        if c.amount_median.lo <= 0 or c.amount_sigma < 0 or c.amount_threshold.lo < 0:
+        if c.amount_median.lo <= 0 or c.amount_sigma.lo < 0 or c.amount_threshold.lo < 0:
             raise ConfigError(f"{key}.amount_median must be > 0, amount_sigma and amount_threshold >= 0")
         if c.sender not in SENDERS:
             raise ConfigError(f"{key}.sender must be one of {', '.join(SENDERS)}, got {c.sender!r}")
@@ -190,7 +194,10 @@ def place_instances(family: Family, variant: Variant, sizes: list[int], populati
     instance = np.repeat(np.arange(k), size_arr)
     m = len(instance)
     starts = chunk_start + (rng.random(k) * (chunk_end - chunk_start)).astype(np.int64)
-    spans = uniform(rng, cfg.span_seconds, k) * 1000.0
+    if cfg.pace_per_minute.hi > 0:  # a pace: the span grows with the size
+        spans = np.minimum(size_arr * 60_000.0 / uniform(rng, cfg.pace_per_minute, k), MAX_SPAN_SECONDS * 1000.0)
+    else:
+        spans = uniform(rng, cfg.span_seconds, k) * 1000.0
     times = starts[instance] + (rng.random(m) * spans[instance]).astype(np.int64)
 
     if cfg.amount_threshold.hi > 0:
@@ -198,7 +205,11 @@ def place_instances(family: Family, variant: Variant, sizes: list[int], populati
         major = threshold[instance] * rng.uniform(0.90, 0.999, m)
     else:
         median = loguniform(rng, cfg.amount_median, k)
-        major = median[instance] * np.exp(cfg.amount_sigma * rng.standard_normal(m))
+        sigma = uniform(rng, cfg.amount_sigma, k)
+        major = median[instance] * np.exp(sigma[instance] * rng.standard_normal(m))
+    if cfg.amount_min.hi > 0:
+        floor = uniform(rng, cfg.amount_min, k)[instance]
+        major = np.where(major < floor, floor * rng.uniform(1.0, 1.3, m), major)
     failed_share = uniform(rng, cfg.failed_share, k)
     fraud = family.label >= 0
     # A fraudster uses their own device, one per instance; legitimate bursts keep the account's.

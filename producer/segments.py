@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from fraudpipe.producer_config import BusinessConfig, IntRange, Range, SegmentsConfig
+from fraudpipe.config import BusinessConfig, IntRange, Range, SegmentsConfig
 from fraudpipe.errors import ConfigError
 
 MINUTE_MS = 60_000
@@ -93,6 +93,28 @@ def assign_segments(rng: np.random.Generator, accounts: int, segments: SegmentsC
     )
 
 
+class PayeePools:
+    """Per owner (by position) a stable pool of payees, the first ones paid most often when skewed."""
+
+    def __init__(self, rng: np.random.Generator, sizes: np.ndarray, *, space: int, skew: float = 1.0) -> None:
+        self.rng = rng
+        self.sizes = sizes
+        self.start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.members = rng.integers(0, space, int(sizes.sum()), dtype=np.int64)
+        self.skew = skew
+
+    def pick(self, position: np.ndarray) -> np.ndarray:
+        """One payee from each given owner's pool."""
+        draw = self.rng.random(len(position))
+        if self.skew != 1.0:
+            draw = draw ** self.skew
+        return self.members[self.start[position] + (draw * self.sizes[position]).astype(np.int64)]
+
+    def pool(self, position: int) -> np.ndarray:
+        """All payees of one owner."""
+        return self.members[self.start[position]:self.start[position] + self.sizes[position]]
+
+
 class Businesses:
     """Every business's rate, amount scale and payee pool, and their steady background traffic."""
 
@@ -104,9 +126,9 @@ class Businesses:
         n = len(ids)
         self.tx_per_minute = loguniform(rng, config.tx_per_minute, n)
         self.amount_median = loguniform(rng, config.amount_median, n)
-        self.payee_count = uniform_int(rng, config.payees, n)
-        self.payee_start = np.concatenate([[0], np.cumsum(self.payee_count)[:-1]]).astype(np.int64)
-        self.payees = rng.integers(0, accounts, int(self.payee_count.sum()), dtype=np.int64)
+        # u ** PAYEE_SKEW puts most payments on the first payees of a pool (the main
+        # suppliers, the payroll), so a business repeats payees within minutes, not days.
+        self.payees = PayeePools(rng, uniform_int(rng, config.payees, n), space=accounts, skew=PAYEE_SKEW)
         self._rate_cdf = np.cumsum(self.tx_per_minute) / self.tx_per_minute.sum() if n else np.zeros(0)
         self.total_per_minute = float(self.tx_per_minute.sum())
         weights = np.array(list(config.type_mix.values()), dtype=np.float64)
@@ -130,11 +152,7 @@ class Businesses:
 
     def payee(self, position: np.ndarray) -> np.ndarray:
         """One payee (account index) from each given business's own pool, the regular ones most often."""
-        # u ** PAYEE_SKEW puts most payments on the first payees of the pool (the main
-        # suppliers, the payroll), so a business repeats payees within minutes, not days.
-        skewed = self.rng.random(len(position)) ** PAYEE_SKEW
-        offset = (skewed * self.payee_count[position]).astype(np.int64)
-        return self.payees[self.payee_start[position] + offset]
+        return self.payees.pick(position)
 
     def background(self, n: int, *, account_kind: int, new_kind: int, new_space: int,
                    failed: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 from fraudpipe import contracts
 from fraudpipe.config import AmountConfig, ProducerConfig, TrafficConfig
 from fraudpipe.errors import ConfigError
-from producer.segments import Businesses, assign_segments, check_segments
+from producer.segments import Businesses, PayeePools, assign_segments, check_segments, uniform_int
 
 TYPES: tuple[str, ...] = contracts.enum_symbols("transaction_type")
 STATUSES: tuple[str, ...] = contracts.enum_symbols("status")
@@ -185,6 +185,13 @@ class Population:
             shares = cap_shares(shares, traffic.max_account_tx_per_minute / tx_per_minute)
         self.account_shares = shares
         self.account_cdf = _cdf(shares)
+        if traffic.payees.lo < 1:
+            raise ConfigError(f"producer.traffic.payees must be >= 1, got [{traffic.payees.lo}, {traffic.payees.hi}]")
+        if not 0.0 <= traffic.new_payee_share <= 1.0:
+            raise ConfigError(f"producer.traffic.new_payee_share must be in [0, 1], got {traffic.new_payee_share}")
+        # Per consumer (aligned with segments.consumers): payee accounts; member % merchants = billers.
+        self.consumer_payees = PayeePools(self.rng, uniform_int(self.rng, traffic.payees, len(self.segments.consumers)),
+                                          space=self.accounts)
         self.merchant_cdf = _zipf_cdf(self.rng, traffic.merchants, 1.0)
         self.atms = max(1, traffic.merchants // 4)
         self.type_codes = np.array([TYPES.index(name) for name in traffic.type_mix], dtype=np.uint8)
@@ -194,9 +201,13 @@ class Population:
             for name, mix in _CHANNEL_MIX.items()
         }
 
+    def active_positions(self, n: int) -> np.ndarray:
+        """n consumer positions (indexes into segments.consumers) drawn by activity."""
+        return np.searchsorted(self.account_cdf, self.rng.random(n), side="right")
+
     def active_accounts(self, n: int) -> np.ndarray:
         """n consumer account indexes drawn by activity (a few accounts are far busier than most)."""
-        return self.segments.consumers[np.searchsorted(self.account_cdf, self.rng.random(n), side="right")]
+        return self.segments.consumers[self.active_positions(n)]
 
     def uniform_accounts(self, n: int) -> np.ndarray:
         """n account indexes of any segment, uniformly (receivers of transfers)."""
@@ -233,7 +244,8 @@ class Population:
     def background(self, n: int) -> dict[str, np.ndarray]:
         """Columns of n ordinary transactions (no times yet): sender, receiver, type, amount, status, channel."""
         traffic = self.config.traffic
-        sender = self.active_accounts(n)
+        position = self.active_positions(n)
+        sender = self.segments.consumers[position]
         ttype = self.type_codes[np.searchsorted(self.type_cdf, self.rng.random(n), side="right")]
         receiver_kind = np.empty(n, dtype=np.uint8)
         receiver = np.empty(n, dtype=np.int64)
@@ -243,8 +255,11 @@ class Population:
             rows = np.flatnonzero(ttype == code)
             name = TYPES[code]
             kind = _RECEIVER_KIND[name]
+            if name in ("TRANSFER", "PAYMENT"):
+                kind, receiver[rows] = self._known_payees(name, position[rows])
+            else:
+                receiver[rows] = self.receivers(kind, len(rows))
             receiver_kind[rows] = kind
-            receiver[rows] = self.receivers(kind, len(rows))
             amount[rows] = lognormal_minor(self.rng, traffic.amounts[name], len(rows))
             symbols, cdf = self.channel_tables[code]
             channel[rows] = symbols[np.searchsorted(cdf, self.rng.random(len(rows)), side="right")]
@@ -256,6 +271,19 @@ class Population:
             "amount_minor": amount, "status": failed_statuses(self.rng, traffic.failed_share, n),
             "channel": channel, "device": device,
         }
+
+    def _known_payees(self, name: str, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(receiver kinds, receivers) of consumer TRANSFERs or PAYMENTs: mostly their own payees or billers."""
+        n = len(position)
+        known = self.consumer_payees.pick(position)
+        new = self.rng.random(n) < self.config.traffic.new_payee_share
+        if name == "TRANSFER":
+            kind = np.where(new, NEW_PAYEE, ACCOUNT).astype(np.uint8)
+            receiver = np.where(new, self.rng.integers(0, NEW_PAYEE_SPACE, n, dtype=np.int64), known)
+        else:  # a biller: the same pool read as merchant ids, or a merchant by popularity
+            kind = np.full(n, MERCHANT, dtype=np.uint8)
+            receiver = np.where(new, self.receivers(MERCHANT, n), known % self.config.traffic.merchants)
+        return kind, receiver
 
     def disorder(self, emit_ms: np.ndarray) -> np.ndarray:
         """Event times for background rows: most equal their emit time, some a little older, a few late."""

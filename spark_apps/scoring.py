@@ -46,6 +46,12 @@ class ModelMetadata:
     data_range: Mapping[str, Any] = field(default_factory=dict)
     cluster_fraud_share: tuple[float | None, ...] = ()
     cluster_sizes: tuple[int, ...] = ()
+    # Per cluster, the spread (std per feature, scaled space) and the share of the train
+    # windows it holds. When present, a window is scored by how much likelier it is under
+    # the fraud clusters than under the normal ones (see score_matrix); older models
+    # without them keep the distance ratio.
+    cluster_spread: tuple[tuple[float, ...], ...] = ()
+    cluster_weight: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.feature_names)
@@ -56,6 +62,10 @@ class ModelMetadata:
         bad = [c for c in self.fraud_clusters if not 0 <= c < len(self.centroids)]
         if bad:
             raise ModelError(f"model {self.version}: fraud cluster(s) {bad} out of range 0..{len(self.centroids) - 1}")
+        if self.cluster_spread and (len(self.cluster_spread) != len(self.centroids)
+                                    or len(self.cluster_weight) != len(self.centroids)
+                                    or any(len(c) != n or min(c) <= 0 for c in self.cluster_spread)):
+            raise ModelError(f"model {self.version}: cluster spreads/weights must be positive, one per centroid and feature")
         unknown = set(self.log_features) - set(self.feature_names)
         if unknown:
             raise ModelError(f"model {self.version}: log features {sorted(unknown)} are not features")
@@ -86,6 +96,8 @@ class ModelMetadata:
                 data_range=dict(data.get("data_range", {})),
                 cluster_fraud_share=tuple(data.get("cluster_fraud_share", ())),
                 cluster_sizes=tuple(int(v) for v in data.get("cluster_sizes", ())),
+                cluster_spread=tuple(tuple(float(v) for v in c) for c in data.get("cluster_spread", ())),
+                cluster_weight=tuple(float(v) for v in data.get("cluster_weight", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model metadata is incomplete or malformed: {exc!r}") from exc
@@ -165,20 +177,56 @@ def nearest(scaled: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.n
     return index, d2
 
 
+def log_likelihoods(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
+    """Per row and cluster: log of weight x diagonal Gaussian density at the centroid (constant dropped).
+
+    sum_j ((x_j - c_j) / s_j)^2 is expanded into two matrix products, so a block of rows
+    costs two small GEMMs instead of a (rows x clusters x features) temporary.
+    """
+    centroids = np.asarray(model.centroids, dtype=float)
+    inverse_var = 1.0 / np.square(np.asarray(model.cluster_spread, dtype=float))
+    linear = centroids * inverse_var
+    constant = (-0.5 * (centroids * linear).sum(axis=1) - np.log(np.asarray(model.cluster_spread)).sum(axis=1)
+                + np.log(np.maximum(np.asarray(model.cluster_weight, dtype=float), 1e-300)))
+    out = np.empty((len(scaled), len(centroids)))
+    for start in range(0, len(scaled), ROW_BLOCK):
+        x = scaled[start:start + ROW_BLOCK]
+        block = (x * x) @ (-0.5 * inverse_var.T)
+        block += x @ linear.T
+        block += constant
+        out[start:start + len(x)] = block
+    return out
+
+
+def _logsumexp(values: np.ndarray) -> np.ndarray:
+    top = values.max(axis=1)
+    return top + np.log(np.exp(values - top[:, None]).sum(axis=1))
+
+
 def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.ndarray]:
     """Cluster, is_fraud, score and the nearest normal centroid for raw feature rows.
 
-    score = d_normal / (d_normal + d_fraud), the relative closeness to fraud: above 0.5
-    exactly when a fraud centroid is nearer than every normal one.
+    With cluster spreads (models from issue 15 on): score = P(fraud clusters | x) with the
+    clusters as diagonal Gaussians weighted by their share of the train windows, i.e. the
+    logistic of the log-likelihood ratio; "cluster" is the likeliest one. Without them:
+    score = d_normal / (d_normal + d_fraud), the relative closeness to fraud. Either way a
+    window is fraud exactly when score >= score_threshold (0.5 when the model has none),
+    so no alert ever carries a score below its model's threshold.
     """
     scaled = transform(features, model)
     centroids = np.asarray(model.centroids, dtype=float)
     normal = np.asarray(model.normal_clusters or tuple(range(len(centroids))))
+    fraud = np.asarray(model.fraud_clusters, dtype=np.int64)
     i, d2_normal = nearest(scaled, centroids[normal])
     nearest_normal = normal[i]
     d_normal = np.sqrt(d2_normal)
-    if model.fraud_clusters:
-        fraud = np.asarray(model.fraud_clusters)
+    if model.cluster_spread and len(fraud):
+        ll = log_likelihoods(scaled, model)
+        llr = _logsumexp(ll[:, fraud]) - _logsumexp(ll[:, normal])
+        score = 0.5 * (1.0 + np.tanh(0.5 * np.clip(llr, -700, 700)))  # logistic, without overflow
+        cluster = ll.argmax(axis=1)
+        nearest_normal = normal[ll[:, normal].argmax(axis=1)]
+    elif len(fraud):
         i, d2_fraud = nearest(scaled, centroids[fraud])
         nearest_fraud = fraud[i]
         # the nearest of all centroids, the lower index on a tie (as one argmin over all would pick)
@@ -190,12 +238,11 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
     else:
         cluster = nearest_normal
         score = np.zeros(len(scaled))
-    if model.score_threshold is not None and model.fraud_clusters:
-        is_fraud = score > model.score_threshold
-    else:
-        is_fraud = np.isin(cluster, model.fraud_clusters)
     if model.outlier_distance is not None:
-        is_fraud |= d_normal > model.outlier_distance
+        # a window far from every normal centroid is fraud too: lift its score to the threshold
+        far = d_normal > model.outlier_distance
+        score = np.where(far, np.maximum(score, _threshold(model)), score)
+    is_fraud = score >= _threshold(model) if len(fraud) or model.outlier_distance is not None else np.zeros(len(scaled), bool)
     return {
         "scaled": scaled,
         "cluster": cluster,
@@ -204,6 +251,25 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
         "distance": d_normal,
         "nearest_normal": nearest_normal,
     }
+
+
+def _threshold(model: ModelMetadata) -> float:
+    return 0.5 if model.score_threshold is None else float(model.score_threshold)
+
+
+def cluster_spreads(scaled: np.ndarray, clusters: np.ndarray, k: int, *, floor: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster: std per feature of its member rows (at least `floor`; a cluster of fewer
+    than 3 rows gets half the overall std) and its share of the rows (each at least one row).
+    """
+    scaled = np.asarray(scaled, dtype=float)
+    clusters = np.asarray(clusters, dtype=np.int64)
+    overall = np.maximum(scaled.std(axis=0) * 0.5, floor) if len(scaled) else np.full(scaled.shape[1], 1.0)
+    spread = np.tile(overall, (k, 1))
+    counts = np.bincount(clusters, minlength=k).astype(float)
+    for c in np.flatnonzero(counts >= 3):
+        spread[c] = np.maximum(scaled[clusters == c].std(axis=0), floor)
+    weight = np.maximum(counts, 1.0)
+    return spread, weight / weight.sum()
 
 
 def explain(raw: Sequence[float], scaled: Sequence[float], normal_cluster: int, model: ModelMetadata) -> list[dict[str, Any]]:

@@ -53,8 +53,13 @@ Progress = Callable[[str], None]
 
 
 def generated_dataset_path(config: Config, transactions: int) -> Path:
-    """Where the generated dataset of this seed and size lives ("whole": ends on a minute boundary)."""
-    return config.path(config.model.dataset_dir) / f"generated-seed{config.producer.seed}-{transactions}-whole.parquet"
+    """Where the generated dataset of this seed, size and producer config lives ("whole": no burst cut).
+
+    The name carries a digest of the producer settings, so a changed traffic model (or another
+    config file with the same seed) never reuses a dataset generated from another one.
+    """
+    digest = hashlib.sha256(repr(config.producer).encode()).hexdigest()[:10]
+    return config.path(config.model.dataset_dir) / f"generated-seed{config.producer.seed}-{transactions}-{digest}-whole.parquet"
 
 
 def transfer_dataset(config: Config, *, transactions: int | None = None, seed: int | None = None,

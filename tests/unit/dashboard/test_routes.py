@@ -1,12 +1,14 @@
 """Every page and API route through Flask's test client, on an empty and on a filled store."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from fraudpipe.store.sqlite import SqliteStore
-from tests.fixtures.dashboard import MINUTE, fill_store
+from dashboard.app import create_app
+from tests.fixtures.dashboard import MINUTE, dashboard_test_config, fill_store
 
 PAGES = ["/", "/alerts", "/senders/acct-1", "/model", "/quality", "/pipeline"]
 APIS = ["/api/health", "/api/overview", "/api/alerts", "/api/senders/acct-1", "/api/models", "/api/quality", "/api/pipeline"]
@@ -95,6 +97,15 @@ def test_alerts_newest_first_with_explanation_and_model_version(dashboard_client
     assert "failed_count" in html and "v20261121-0001" in html and 'id="alerts-table"' in html
 
 
+def test_alerts_default_to_the_overviews_range(dashboard_store):
+    """Both pages show the same span by default: dashboard.default_range_minutes (here 15)."""
+    client = create_app(dashboard_test_config(dashboard_store.path, default_range_minutes=15)).test_client()
+    overview, alerts = client.get("/api/overview").get_json()["range"], client.get("/api/alerts").get_json()["range"]
+    assert overview["until"] - overview["since"] == alerts["until"] - alerts["since"] == 15 * MINUTE
+    html = client.get("/alerts").get_data(as_text=True)
+    assert re.search(r'<option value="15"\s+selected>', html)
+
+
 def test_alerts_filters(dashboard_client, filled):
     by_sender = dashboard_client.get(f"/api/alerts?sender={filled['fraud_sender']}").get_json()["alerts"]
     assert {a["sender_account"] for a in by_sender} == {filled["fraud_sender"]} and len(by_sender) == 2
@@ -146,10 +157,13 @@ def test_models_newest_first_with_metrics_and_centroids(dashboard_client, filled
     body = dashboard_client.get("/api/models").get_json()
     assert body["current"] == "v20261121-0001"
     assert [m["version"] for m in body["models"]] == ["v20261121-0001", "v20261120-0001"]
-    current = body["models"][0]
-    assert len(current["centroids"]) == 5 and current["fraud_clusters"] == [4] and current["metrics"]["f1"] == 0.899
+    current, older = body["models"]
+    assert len(current["centroids"]) == 16 + 128 + 32 and len(current["fraud_clusters"]) == 33
+    assert [(g["name"], g["clusters"]) for g in current["groups"]] == [("normal", 16), ("tail", 128), ("fraud", 32)]
+    assert current["metrics"]["window"]["f1"] == current["evaluations"][0]["levels"][0]["f1"] == 0.96
+    assert older["metrics"]["f1"] == 0.899 and older["evaluations"] == [] and older["other_metrics"]["f1"] == 0.899
     html = dashboard_client.get("/model").get_data(as_text=True)
-    assert 'id="centroids"' in html and "silhouette" in html
+    assert 'id="cluster-groups"' in html and 'class="eval-levels"' in html and "chart-centroids" in html
 
 
 def test_quality_precision_recall_per_pattern(dashboard_client, filled):

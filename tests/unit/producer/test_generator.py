@@ -50,7 +50,7 @@ def test_same_seed_same_stream_and_other_seed_differs():
 
 def test_records_match_the_schema_and_conventions(stream):
     records, _, _ = stream
-    assert N <= len(records) < N + 5 * 60 * ProducerConfig().event_rate
+    assert N <= len(records) < N + 11 * 60 * ProducerConfig().event_rate  # whole minutes: the longest span is 10 min
     N_ = len(records)
     fields = set(contracts.transaction_field_names(1))
     symbols = {name: set(contracts.enum_symbols(name)) for name in ("transaction_type", "status", "channel")}
@@ -132,24 +132,25 @@ def test_whole_minutes_never_cut_an_instance_and_stop_on_a_minute_boundary():
     # holds the same instances whole (an instance's rows are drawn when it is placed).
     def instance_sizes(count: int, whole_minutes: bool):
         gen = TransactionGenerator(ProducerConfig(), seed=11, start_ms=START + 40_000, clock="simulated")
-        batches = list(gen.batches(count, whole_minutes=whole_minutes))
-        instance = np.concatenate([b.instance for b in batches])
-        ids, first, sizes = np.unique(instance, return_index=True, return_counts=True)
-        times = np.concatenate([b.event_time for b in batches])
-        starts.update(zip(ids[1:].tolist(), times[first[1:]].tolist()))
-        return dict(zip(ids[1:].tolist(), sizes[1:].tolist())), int(times.max()), gen
-
-    starts: dict[int, int] = {}
+        batches, sent, started = [], 0, None
+        for batch in gen.batches(count, whole_minutes=whole_minutes):
+            batches.append(batch)
+            sent += len(batch)
+            if started is None and sent >= count:
+                started = gen.instances_started
+        ids, sizes = np.unique(np.concatenate([b.instance for b in batches]), return_counts=True)
+        last = max(int(b.event_time.max()) for b in batches)
+        return dict(zip(ids[1:].tolist(), sizes[1:].tolist())), last, gen, started
 
     assert (START + 40_000) % MINUTE_MS == 0
-    cut, cut_end, _ = instance_sizes(30_000, False)
-    whole, whole_end, gen = instance_sizes(30_000, True)
-    full, _, _ = instance_sizes(30_000 + 12 * 60 * 200, False)
+    cut, cut_end, _, _ = instance_sizes(30_000, False)
+    whole, whole_end, gen, started = instance_sizes(30_000, True)
+    full, _, _, _ = instance_sizes(30_000 + 12 * 60 * 200, False)
     assert any(cut[i] < full[i] for i in cut)  # a plain count cuts instances
     assert whole and all(whole[i] == full[i] for i in whole)  # whole_minutes cuts none
-    # ... and starts no new one after the chunk in which the count was reached (150 s in)
-    assert set(cut) <= set(whole) == set(range(len(whole))) < set(full)
-    assert max(starts[i] for i in whole) < START + 40_000 + 180_000
+    # ... and starts no new one once the count is reached
+    assert gen.instances_started == started == len(whole) and set(cut) <= set(whole) < set(full)
+    assert gen.bursts_until_ms == START + 40_000 + 180_000  # the end of the chunk that reached the count (150 s in)
     assert gen.pending_rows == 0 and gen.generated_until_ms % MINUTE_MS == 0
     assert whole_end // MINUTE_MS == (gen.generated_until_ms - 1) // MINUTE_MS  # the last minute holds a row: no idle minutes
     assert whole_end > cut_end
@@ -177,7 +178,7 @@ def test_realtime_clock_starts_now_and_runs_at_the_send_rate():
 def test_a_custom_family_gets_labelled_with_its_config_name():
     variant = VariantConfig(size=IntRange(3, 3), span_seconds=Range(10.0, 10.0), amount_median=Range(35.0, 35.0))
     config = dataclasses.replace(ProducerConfig(), patterns={"night_owl": FamilyConfig(0.01, {"only": variant})})
-    _, labels, _ = generate(config, 20_000)
+    _, labels, _ = generate(config, 20_000, whole_minutes=True)
     assert {label["pattern"] for label in labels} == {"night_owl"}
     assert len(labels) == pytest.approx(200, abs=6)
 

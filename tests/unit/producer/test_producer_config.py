@@ -95,3 +95,31 @@ def test_shifted_configuration_loads_and_differs_where_it_says(tmp_path):
         for variant, cfg in family.variants.items():
             mine, theirs = cfg.size, base.variants[variant].size
             assert mine.lo <= theirs.hi and theirs.lo <= mine.hi  # shifted but overlapping
+
+
+@pytest.mark.parametrize("path", [PROJECT_ROOT / "config.yml", SHIFTED], ids=["config.yml", "shifted.yml"])
+def test_every_fraud_variant_differs_from_the_legitimate_shapes_in_something_observable(path):
+    # The design rules both configurations keep (docs/producer.md): without them a detector
+    # cannot tell fraud from a legitimate burst of the same observable shape, whatever it learns.
+    producer = load_config(path, environ={}).producer
+    fraud = {f"{f}.{v}": c for f, fam in producer.patterns.items() for v, c in fam.variants.items()}
+    legit = {f"{f}.{v}": c for f, fam in producer.bursts.items() for v, c in fam.variants.items()}
+    # fraud pays strangers: its transfers go to new payees; legitimate transfers come from
+    # businesses to their payees, or (a wake-up) one or two to a new payee
+    for name, c in fraud.items():
+        if "TRANSFER" in c.transaction_types:
+            assert c.receivers == "new", name
+    for name, c in legit.items():
+        if "TRANSFER" in c.transaction_types:
+            assert c.sender == "business" and c.receivers == "payees" or c.size.hi <= 3, name
+    # people shop at a human pace, velocity spikes go faster
+    spree = legit["shopping_spree.default"]
+    assert 0 < spree.pace_per_minute.hi <= 4 and spree.size.hi <= 12
+    assert fraud["velocity_spike.burst"].pace_per_minute.lo >= 8 and fraud["velocity_spike.slow"].pace_per_minute.lo >= 5
+    # one or two big purchases are legitimate; a takeover's spree is three or more, remote
+    big = legit["big_purchase.default"]
+    assert big.size.hi <= 2 and big.transaction_types == ("PURCHASE",)
+    spree = fraud["account_takeover.purchase_spree"]
+    assert spree.size.lo >= 3 and set(spree.channels) <= {"ONLINE", "MOBILE"}
+    # takeovers drain in large amounts
+    assert fraud["account_takeover.drain"].amount_min.lo >= 1000 and fraud["account_takeover.dormant_takeover"].amount_min.lo >= 1000

@@ -59,7 +59,7 @@ def test_businesses_mostly_pay_their_own_stable_pool_of_payees(default_stream):
     biz = s.generator.population.businesses
     rows = np.flatnonzero(np.isin(s.sender, biz.ids))
     position = np.searchsorted(biz.ids, s.sender[rows])
-    pools = [set(biz.payees[start:start + n].tolist()) for start, n in zip(biz.payee_start, biz.payee_count)]
+    pools = [set(biz.payees.pool(b).tolist()) for b in range(len(biz.ids))]
     to_account = s.receiver_prefix[rows] == "ACC-"
     in_pool = np.array([r in pools[p] for r, p in zip(s.receiver[rows].tolist(), position.tolist())])
     assert (in_pool == to_account).all()  # account receivers all come from the pool; the rest are new payees
@@ -73,8 +73,8 @@ def test_businesses_mostly_pay_their_own_stable_pool_of_payees(default_stream):
         seen.add(pair)
     half = len(rows) // 2
     assert repeat.mean() > 0.45 and repeat[half:].mean() > repeat[:half].mean() + 0.1
-    assert ProducerConfig().segments.business.payees.lo <= biz.payee_count.min()
-    assert biz.payee_count.max() <= ProducerConfig().segments.business.payees.hi
+    assert ProducerConfig().segments.business.payees.lo <= biz.payees.sizes.min()
+    assert biz.payees.sizes.max() <= ProducerConfig().segments.business.payees.hi
 
 
 def test_dormant_accounts_send_only_wake_ups_and_fraud(default_stream):
@@ -106,3 +106,25 @@ def test_no_segments_is_the_consumer_only_stream():
     pop = s.generator.population
     assert len(pop.segments.consumers) == pop.accounts
     assert len(s) >= 50_000  # payout runs and wake-ups find no sender and simply do not happen
+
+
+def test_consumers_pay_their_own_few_payees_and_sometimes_someone_new(default_stream):
+    s = default_stream
+    pop = s.generator.population
+    traffic = ProducerConfig().traffic
+    consumers = pop.segments.consumers
+    background = np.isin(s.sender, consumers) & (s.pattern < 0)
+    position = np.searchsorted(consumers, s.sender)
+    pools = pop.consumer_payees
+    assert traffic.payees.lo <= pools.sizes.min() and pools.sizes.max() <= traffic.payees.hi
+    transfers = np.flatnonzero(background & (s.transaction_type == TYPES.index("TRANSFER")))
+    known = np.array([r in set(pools.pool(p).tolist()) for r, p in zip(s.receiver[transfers].tolist(), position[transfers].tolist())])
+    new = s.receiver_prefix[transfers] == "EXT-"
+    # legitimate bursts from consumers (shopping, retries, big purchases) transfer nothing, so
+    # every consumer transfer goes to a known payee or to a new one
+    assert (known | new).all()
+    assert new.mean() == pytest.approx(traffic.new_payee_share, abs=0.02)
+    payments = np.flatnonzero(background & (s.transaction_type == TYPES.index("PAYMENT")))
+    billers = np.array([r in set((pools.pool(p) % traffic.merchants).tolist())
+                        for r, p in zip(s.receiver[payments].tolist(), position[payments].tolist())])
+    assert billers.mean() > 1 - traffic.new_payee_share - 0.03

@@ -61,9 +61,10 @@ def test_metadata_describes_the_run(trained) -> None:
     others = set(meta.fraud_clusters) - set(range(20, 26))
     assert set(range(20, 26)) <= set(meta.fraud_clusters) and all(meta.cluster_fraud_share[c] > 0.5 for c in others)
     assert 0.0 < meta.score_threshold < 1.0
-    # whole minutes: the dataset runs past 40,000 until the pending bursts are done and the minute
-    # ends, up to the longest burst span (5 min) of background traffic, ~7,500 a minute (docs/producer.md)
-    assert 40_000 <= meta.data_range["transactions"] < 40_000 + 6 * 8_000 and meta.data_range["labelled"] is True
+    # whole minutes: the dataset runs past 40,000 until no burst is cut (the longest default span is
+    # 10 minutes: a shopping spree of 10 at 1 a minute) and to the end of that minute: at most
+    # eleven minutes' worth (12,000 a minute) more
+    assert 40_000 <= meta.data_range["transactions"] < 40_000 + 11 * 12_000 and meta.data_range["labelled"] is True
     assert meta.params["fraud_cluster_choice"] == "labels"
     assert meta.fraud_clusters  # labelled fraud exists, so some cluster holds it
     assert len(meta.cluster_sizes) == len(meta.centroids)
