@@ -42,7 +42,8 @@ PAIR_SOURCES: Final = (
     "remote_amount_minor", "distinct_receivers",
 )
 PAIR_FEATURES: Final = tuple(f"pair_{name}" for name in PAIR_SOURCES) + ("pair_max_amount_minor",)
-HISTORY_FEATURES: Final = ("new_receivers", "history_windows", "typical_tx", "typical_amount_minor", "idle_minutes")
+HISTORY_FEATURES: Final = ("new_receivers", "history_windows", "typical_tx", "typical_amount_minor", "idle_minutes",
+                            "recent_tx", "recent_amount_minor")
 CONTEXT_FEATURES: Final = PAIR_FEATURES + HISTORY_FEATURES
 # Extra columns `advance` returns beside the features: where the pair starts (the window
 # before, when it took part) so an alert can cover the whole burst.
@@ -58,6 +59,9 @@ class HistoryParams:
     """How long the sender history remembers."""
 
     half_life_minutes: float = 24 * 60.0
+    # recent_*: what the sender did in the last few minutes before the pair, so a slow
+    # burst spread over several minutes shows in each of its windows
+    recent_half_life_minutes: float = 3.0
     max_idle_minutes: float = 30 * 24 * 60.0
 
 
@@ -67,7 +71,7 @@ class SenderHistory:
     Not thread-safe; one instance per stream query (or per training run).
     """
 
-    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount") + tuple(f"last_{n}" for n in PAIR_SOURCES) + (
+    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount", "recent_tx", "recent_amount") + tuple(f"last_{n}" for n in PAIR_SOURCES) + (
         "last_max_amount_minor", "last_new_receivers", "last_event_ms")
 
     def __init__(self, params: HistoryParams | None = None, *, capacity: int = 1024) -> None:
@@ -176,12 +180,19 @@ class SenderHistory:
         typical_tx = np.divide(tx_seen, windows_seen, out=np.zeros(n), where=windows_seen > 1e-9)
         typical_amount = np.divide(amount_seen, windows_seen, out=np.zeros(n), where=windows_seen > 1e-9)
 
-        features = np.column_stack([pair, pair_max, pair_new, windows_seen, typical_tx, typical_amount, idle])
+        elapsed = np.maximum(start - np.where(seen, last, start), 0) / MINUTE_MS
+        fast = np.where(seen, np.exp2(-elapsed / self.params.recent_half_life_minutes), 0.0)
+        recent_tx = np.maximum(f["recent_tx"][slots] - np.where(adjacent, prev[:, 0], 0.0), 0.0) * fast
+        recent_amount = np.maximum(f["recent_amount"][slots] - np.where(adjacent, prev[:, 1], 0.0), 0.0) * fast
+        features = np.column_stack([pair, pair_max, pair_new, windows_seen, typical_tx, typical_amount, idle,
+                                    recent_tx, recent_amount])
 
         # update: decay the sums to this minute, add the window, remember it as "last"
         f["ew_windows"][slots] = f["ew_windows"][slots] * decay + 1.0
         f["ew_tx"][slots] = f["ew_tx"][slots] * decay + cur[:, 0]
         f["ew_amount"][slots] = f["ew_amount"][slots] * decay + cur[:, 1]
+        f["recent_tx"][slots] = f["recent_tx"][slots] * fast + cur[:, 0]
+        f["recent_amount"][slots] = f["recent_amount"][slots] * fast + cur[:, 1]
         for j, name in enumerate(prev_names):
             f[name][slots] = cur[:, j]
         f["last_new_receivers"][slots] = new_here
