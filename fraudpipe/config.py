@@ -125,17 +125,19 @@ class ModelConfig:
     transfer_config: str = "benchmarks/detection/shifted.yml"
     transfer_transactions: int = 300000  # size of that shifted dataset
     # the features the model is fitted on: window features (spark_apps.features.FEATURE_NAMES) and
-    # per-sender context features (spark_apps.history.CONTEXT_FEATURES);
-    # failed_count, small_amount_count, failed_ratio and distinct_types are left out because
-    # one failed or tiny transaction moved a quiet window by 5+ standard deviations (README: training)
+    # per-sender context features (spark_apps.history.CONTEXT_FEATURES). The default is the
+    # sender's minute together with the minute before when one burst spans both (pair_*), plus
+    # its history: receivers it never paid, its baseline, idle time, the last few minutes (docs/detection.md)
     features: tuple[str, ...] = (
-        "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
-        "remote_amount_minor",
+        "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
+        "idle_minutes", "recent_tx", "recent_amount_minor",
     )
-    # fed through log1p before scaling: counts and amounts are heavy-tailed
+    # fed through log1p before scaling: counts, amounts and durations are heavy-tailed
     log_features: tuple[str, ...] = (
-        "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
-        "remote_amount_minor",
+        "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
+        "idle_minutes", "recent_tx", "recent_amount_minor",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
     tail_k: int = 128  # KMeans clusters fitted on the normal tail (0 = none)

@@ -22,13 +22,13 @@ import pandas as pd
 from fraudpipe.config import ModelConfig
 from spark_apps.bursts import fragments
 from spark_apps.model_registry import new_version
-from spark_apps.scoring import ModelMetadata, score_matrix
+from spark_apps.scoring import ModelMetadata, cluster_spreads, nearest, score_matrix, transform
 from spark_apps.training.assessment import assess, summary
 from spark_apps.training.evaluation import (
     ClusterChoice, choose_fraud_clusters, choose_score_threshold, labelled_fraud_clusters,
 )
 from spark_apps.training.fitting import SAMPLE_COLUMN, fit_models
-from spark_apps.training.windows import collect_windows, time_split, transform_windows
+from spark_apps.training.windows import collect_windows, last_labelled_minute, time_split, transform_windows
 
 Progress = Callable[[str], None]
 # The old top-level keys of metadata.metrics (the in-distribution evaluation), kept for readers of them.
@@ -71,7 +71,7 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
           transfer: Any = None) -> TrainingRun:
     """Fit on the earlier minutes, set the threshold there, evaluate on the later minutes (and on `transfer`)."""
     windows = labelled_windows(transactions, progress=progress, sample_seed=config.seed + 1)
-    is_train = time_split(windows["window_start"], config.train_fraction)
+    is_train, is_test = time_split(windows["window_start"], config.train_fraction, end_ms=last_labelled_minute(windows))
     fraud = windows["fraud_tx"].to_numpy() > 0
     labelled = bool(fraud.any())
     fit_rows = fit_windows(windows, is_train)
@@ -86,6 +86,12 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
         centroids=centroids, fraud_clusters=fitted.fraud_clusters, outlier_distance=config.outlier_distance or None,
     )
     features = windows[list(fitted.features)].to_numpy(dtype=float)[fit_rows]
+    # the clusters as weighted diagonal Gaussians (scoring.score_matrix): each centroid's spread
+    # and share over the train windows it is nearest to
+    scaled = transform(features, draft)
+    spread, weight = cluster_spreads(scaled, nearest(scaled, np.asarray(centroids))[0], len(centroids))
+    draft = replace(draft, cluster_spread=tuple(tuple(float(v) for v in row) for row in spread),
+                    cluster_weight=tuple(float(v) for v in weight))
     progress("choosing the fraud score threshold on the train minutes" if labelled else "choosing fraud clusters from centroids")
     train_scores = score_matrix(features, draft)
     evidence = choose_fraud_clusters(train_scores["cluster"], centroids, fraud[fit_rows] if labelled else None)
@@ -100,7 +106,7 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
     metadata = replace(draft, fraud_clusters=choice.fraud_clusters, score_threshold=threshold,
                        cluster_fraud_share=choice.fraud_share, cluster_sizes=choice.sizes)
     progress("evaluating on the later minutes")
-    report, test_pdf = assess(windows[~is_train].drop(columns=[SAMPLE_COLUMN]), metadata)
+    report, test_pdf = assess(windows[is_test].drop(columns=[SAMPLE_COLUMN]), metadata)
     report["fraud_cluster_choice"] = choice.method
     report["silhouette_of"] = "all test windows (the later minutes), squared Euclidean"
     report["split"] = "time"
@@ -114,7 +120,8 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
         "first_window": _iso(starts.min()), "last_window": _iso(starts.max()),
         "first_test_window": _iso(test_pdf["window_start"].min()) if len(test_pdf) else None,
         "transactions": int(windows["tx_count"].sum()), "windows": int(len(windows)),
-        "train_windows": int(is_train.sum()), "test_windows": int((~is_train).sum()),
+        "train_windows": int(is_train.sum()), "test_windows": int(is_test.sum()),
+        "last_test_window": _iso(test_pdf["window_start"].max()) if len(test_pdf) else None,
         "fragments_left_out": int(fragment.sum()), "labelled": labelled,
     }
     # centroids are ordered normal (k), tail (tail_k), fraud (fraud_k): the counts say where each group starts
@@ -149,9 +156,9 @@ def evaluate_later_minutes(transactions: Any, model: ModelMetadata, train_fracti
                            progress: Progress) -> dict[str, Any]:
     """`model` on the later (1 - train_fraction) of the minutes of `transactions` (history from all of them)."""
     windows = labelled_windows(transactions, progress=progress)
-    later = ~time_split(windows["window_start"], train_fraction)
+    _earlier, later = time_split(windows["window_start"], train_fraction, end_ms=last_labelled_minute(windows))
     report, _scored = assess(windows[later], model, with_silhouette=False)
-    report["split"] = "time: later minutes"
+    report["split"] = "time: later minutes (to the last labelled one)"
     return report
 
 

@@ -74,15 +74,32 @@ def add_context(windows: pd.DataFrame, params: HistoryParams | None = None) -> p
     return pd.concat([windows.drop(columns=[RECEIVERS_COLUMN]), context], axis=1)
 
 
-def time_split(window_start: pd.Series | np.ndarray, train_fraction: float) -> np.ndarray:
-    """True for the windows of the earlier `train_fraction` of the minutes (the train side).
+def time_split(window_start: pd.Series | np.ndarray, train_fraction: float, *,
+               end_ms: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) masks: the earlier `train_fraction` of the minutes, and the later ones up to `end_ms`.
 
     By minutes, not windows: every window of a minute falls on the same side, and the test
-    side is the later traffic, as a model meets it after it was trained.
+    side is the later traffic, as a model meets it after it was trained. The cut depends on
+    the minutes alone; `end_ms` (a window start) only ends the test range.
     """
     starts = np.asarray(window_start, dtype=np.int64)
     minutes = np.unique(starts)
     if len(minutes) < 2:
         raise ModelError(f"a time split needs at least two minutes of data, got {len(minutes)}")
     cut = minutes[min(max(int(round(len(minutes) * train_fraction)), 1), len(minutes) - 1)]
-    return starts < cut
+    test = starts >= cut
+    if end_ms is not None:
+        test &= starts <= end_ms
+    return starts < cut, test
+
+
+def last_labelled_minute(windows: pd.DataFrame) -> int | None:
+    """The start of the last window holding labelled fraud (None without labels).
+
+    The test range of a time split ends there: a generated file runs on after its last burst
+    (whole_minutes: pending bursts finish, no new one starts), and trailing minutes without a
+    single label would be counted as fraud-free traffic; with real labels, the newest minutes
+    are the ones whose labels have not arrived yet.
+    """
+    fraud = windows["fraud_tx"].to_numpy() > 0
+    return int(windows["window_start"].to_numpy(dtype=np.int64)[fraud].max()) if fraud.any() else None

@@ -10,7 +10,7 @@ import pytest
 
 from fraudpipe.config import Config, ModelConfig, ProducerConfig, StoreConfig
 from fraudpipe.store.sqlite import SqliteStore
-from spark_apps.features import FEATURE_NAMES
+from spark_apps.training.fitting import KNOWN_FEATURES
 from spark_apps.training.data import extract_transactions, generated_dataset_path
 from spark_apps.training.job import PLOT_FILE, REPORT_FILE, run_training
 from spark_apps.training.run import train
@@ -53,7 +53,9 @@ def test_metadata_describes_the_run(trained) -> None:
     config, run, _directory, _lines = trained
     meta = run.metadata
     # the model's features are the configured subset of the window features, in their order
-    assert meta.feature_names == config.model.features and set(meta.feature_names) < set(FEATURE_NAMES)
+    assert meta.feature_names == config.model.features and set(meta.feature_names) < set(KNOWN_FEATURES)
+    # the clusters as Gaussians: a spread per centroid and feature, weights summing to 1
+    assert len(meta.cluster_spread) == len(meta.centroids) and abs(sum(meta.cluster_weight) - 1.0) < 1e-9
     assert meta.params["k"] == 8 and meta.params["tail_k"] == 12 and meta.params["fraud_k"] == 6
     assert len(meta.centroids) == 8 + 12 + 6 and meta.params["tail_windows"] > 12
     # normal, tail, then fraud centroids, plus any other cluster whose train windows are mostly fraud;
@@ -111,6 +113,10 @@ def test_the_split_is_by_time_and_the_report_has_both_evaluations(trained) -> No
     cut = dt.datetime.fromisoformat(meta.data_range["first_test_window"])
     # every tested window is at or after the first test minute, which is after the first window
     assert test["window_start"].min() == int(cut.timestamp() * 1000)
+    # and the test range ends at the last labelled minute (the generated tail has no new bursts)
+    last = dt.datetime.fromisoformat(meta.data_range["last_test_window"])
+    assert test["window_start"].max() == int(last.timestamp() * 1000)
+    assert (test.loc[test["window_start"] == test["window_start"].max(), "fraud_tx"] > 0).any()
     assert cut > dt.datetime.fromisoformat(meta.data_range["first_window"])
     assert meta.params["split"] == "time" and meta.data_range["fragments_left_out"] >= 0
     metrics = meta.metrics

@@ -8,7 +8,7 @@ import pytest
 from fraudpipe.errors import ModelError
 from spark_apps.history import MINUTE_MS, PAIR_START
 from spark_apps.training.run import fit_windows
-from spark_apps.training.windows import epoch_ms, time_split
+from spark_apps.training.windows import epoch_ms, last_labelled_minute, time_split
 
 T0 = 1_795_000_020_000 - 1_795_000_020_000 % MINUTE_MS
 
@@ -18,15 +18,26 @@ def test_the_split_is_by_minutes_earlier_ones_train() -> None:
     rng = np.random.default_rng(1)
     minutes = rng.permutation(np.repeat(np.arange(10), rng.integers(1, 50, 10)))
     starts = T0 + minutes * MINUTE_MS
-    is_train = time_split(starts, 0.8)
+    is_train, is_test = time_split(starts, 0.8)
     # every window of the first 8 minutes trains, every window of the last 2 is tested
-    assert (is_train == (minutes < 8)).all()
-    assert starts[is_train].max() < starts[~is_train].min()
+    assert (is_train == (minutes < 8)).all() and (is_test == ~is_train).all()
+    assert starts[is_train].max() < starts[is_test].min()
     # a minute is never split, whatever the fraction
     for fraction in (0.05, 0.33, 0.5, 0.95):
-        split = time_split(starts, fraction)
-        assert split.any() and (~split).any()
-        assert all(len(set(split[minutes == m])) == 1 for m in range(10))
+        train, test = time_split(starts, fraction)
+        assert train.any() and test.any()
+        assert all(len(set(train[minutes == m])) == 1 for m in range(10))
+
+
+def test_the_test_range_ends_at_the_last_labelled_minute_without_moving_the_cut() -> None:
+    minutes = np.arange(20)
+    windows = pd.DataFrame({"window_start": T0 + minutes * MINUTE_MS, "fraud_tx": np.where(minutes == 17, 2, 0)})
+    end = last_labelled_minute(windows)
+    assert end == T0 + 17 * MINUTE_MS
+    is_train, is_test = time_split(windows["window_start"], 0.5, end_ms=end)
+    assert minutes[is_train].tolist() == list(range(10))  # the cut comes from the minutes alone
+    assert minutes[is_test].tolist() == list(range(10, 18))  # minutes 18, 19: on neither side
+    assert last_labelled_minute(windows.assign(fraud_tx=0)) is None
 
 
 def test_a_split_needs_two_minutes() -> None:
