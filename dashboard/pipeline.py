@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import requests
 
+from fraudpipe import contracts
 from fraudpipe.config import Config
 from fraudpipe.store.base import Store
 from dashboard.params import MINUTE_MS, now_ms
@@ -145,19 +146,22 @@ def probe_kafka(bootstrap: str, timeout: float) -> dict[str, Any]:
 
 
 def probe_stream(store: Store, *, stale_seconds: int, now: int | None = None) -> dict[str, Any]:
-    """The stream job's status from the newest metrics row it wrote (updated_at)."""
+    """The stream job's status from its newest batch: the stream_progress row it writes every
+    micro-batch, or (a job from before that table) the newest metrics row it wrote."""
     now = now_ms() if now is None else now
     lookback = max(stale_seconds * 1000 * 10, 15 * MINUTE_MS)
     try:
-        rows = store.metric_rows(since_ms=now - lookback, until_ms=now + MINUTE_MS)
+        latest = store.stream_progress(contracts.STREAM_QUERY_NAME)
+        if latest is None:
+            rows = store.metric_rows(since_ms=now - lookback, until_ms=now + MINUTE_MS)
+            latest = max(rows, key=lambda r: (r.get("updated_at") or 0, r.get("batch_id") or 0), default=None)
     except Exception as exc:  # noqa: BLE001 - the store may be Cassandra and down
         return _down("stream job", f"store unreadable: {exc}")
-    latest = max(rows, key=lambda r: (r.get("updated_at") or 0, r.get("batch_id") or 0), default=None)
     if latest is None:
         return {"component": "stream job", "up": False, "error": f"no metrics batch in the last {lookback // MINUTE_MS} minutes",
                 "status": "not running", "last_batch_at": None, "last_batch_id": None}
     last = latest.get("updated_at") or latest["minute"]
-    age = (now - last) / 1000
+    age = max(0.0, (now - last) / 1000)
     up = age <= stale_seconds
     return {
         "component": "stream job",
@@ -168,6 +172,21 @@ def probe_stream(store: Store, *, stale_seconds: int, now: int | None = None) ->
         "last_batch_id": latest.get("batch_id"),
         "age_seconds": round(age, 1),
     }
+
+
+def hide_deleted_connector_groups(kafka: dict[str, Any], connect: dict[str, Any]) -> dict[str, Any]:
+    """Kafka's consumer groups without those of sink connectors Connect no longer has.
+
+    Deleting a connector leaves its group `connect-<name>` and committed offsets in Kafka
+    (as real Kafka Connect does, so a connector of the same name resumes); its lag then
+    only grows. When Connect answers, such groups are not the pipeline's any more.
+    """
+    if not kafka.get("up") or not connect.get("up"):
+        return kafka
+    live = {contracts.connect_group(c["name"]) for c in connect["connectors"]}
+    groups = [g for g in kafka["groups"]
+              if not g["group"].startswith(contracts.CONNECT_GROUP_PREFIX) or g["group"] in live]
+    return {**kafka, "groups": groups}
 
 
 class PipelineProbe:
@@ -207,6 +226,7 @@ class PipelineProbe:
                 "stream": pool.submit(stream),
             }
             result = {name: future.result() for name, future in futures.items()}
+        result["kafka"] = hide_deleted_connector_groups(result["kafka"], result["connect"])
         result["down"] = [r["component"] for r in result.values() if not r["up"]]
         result["probed_at"] = now_ms()
         return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -81,6 +82,10 @@ class SparkConfig:
     driver_java_options: str = "-XX:+UseParallelGC"
     # added to those for the driver `fraudpipe train` launches: a short-lived, cold JVM
     train_java_options: str = "-XX:FreqInlineSize=50 -XX:InlineSmallCode=500"
+    # the streaming job's long-running driver: its own heap limit, a small initial heap and young generation
+    # (ParallelGC otherwise grows a 2g heap towards the limit around a ~70 MB live set)
+    stream_driver_memory: str = "1g"
+    stream_java_options: str = "-Xms256m -XX:MaxNewSize=64m"
     checkpoint_dir: str = ".fraudpipe/checkpoints/fraud_detection"
     trigger_seconds: float = 2.0
     watermark_seconds: int = 10
@@ -205,17 +210,20 @@ def load_config(
         raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: top level must be a mapping of sections")
-    _apply_env_overrides(raw, environ, file)
+    overrides = _apply_env_overrides(raw, environ, file)
+    _check_override_keys(overrides)
     raw.pop("source", None)
     try:
         return _build(Config, {**raw, "source": str(file)}, prefix="", file=file)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise _naming_override(exc, overrides) from None
     except (TypeError, ValueError) as exc:  # a __post_init__ check
         raise ConfigError(f"{file}: {exc}") from exc
 
 
-def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str], file: Path) -> None:
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str], file: Path) -> dict[str, str]:
+    """Set every FRAUDPIPE_<SECTION>__<KEY> variable into `raw`; {dotted key: variable name} of those set."""
+    overrides: dict[str, str] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name or name == CONFIG_FILE_ENV:
             continue
@@ -230,6 +238,35 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str], file: 
             node[keys[-1]] = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise ConfigError(f"environment override {name}: not a valid value: {exc}") from exc
+        overrides[".".join(keys)] = name
+    return overrides
+
+
+def _check_override_keys(overrides: Mapping[str, str]) -> None:
+    """An override naming no config key is the variable's mistake, not config.yml's: name the variable."""
+    for dotted, name in sorted(overrides.items()):
+        keys, cls, i = dotted.split("."), Config, 0
+        while i < len(keys):
+            if typing.get_origin(cls) is dict:  # a free key (e.g. a pattern's name), then the value's type
+                cls, i = typing.get_args(cls)[1], i + 1
+                continue
+            if not dataclasses.is_dataclass(cls):
+                break
+            fields = {f.name for f in dataclasses.fields(cls)}
+            if keys[i] not in fields:
+                where = ".".join(keys[:i]) or "top level"
+                raise ConfigError(f"environment variable {name}: unknown key {dotted}; "
+                                  f"known keys in {where}: {', '.join(sorted(fields))}")
+            cls, i = typing.get_type_hints(cls)[keys[i]], i + 1
+
+
+def _naming_override(exc: ConfigError, overrides: Mapping[str, str]) -> ConfigError:
+    """`exc`, naming the environment variable when the key it is about was set by one."""
+    message = str(exc)
+    for dotted, name in overrides.items():
+        if re.search(rf"(?<![\w.]){re.escape(dotted)}(?![\w.])", message):
+            return ConfigError(f"{message} (set by environment variable {name})")
+    return exc
 
 
 def _build(cls: type, data: Any, *, prefix: str, file: Path) -> Any:

@@ -28,6 +28,12 @@ TRANSACTIONS_TOPIC: Final = "transactions"
 LABELS_TOPIC: Final = "transaction-labels"
 STREAM_DLQ_TOPIC: Final = "transactions-dlq"
 CONNECT_DLQ_TOPIC: Final = "connect-dlq"
+# A sink connector's consumer group, as Kafka Connect names it.
+CONNECT_GROUP_PREFIX: Final = "connect-"
+
+
+def connect_group(connector: str) -> str:
+    return f"{CONNECT_GROUP_PREFIX}{connector}"
 
 
 def value_subject(topic: str) -> str:
@@ -42,20 +48,30 @@ LABELS_SUBJECT: Final = value_subject(LABELS_TOPIC)
 KEYSPACE: Final = "fraudpipe"
 TRANSACTIONS_TABLE: Final = "transactions"
 LABELS_TABLE: Final = "labels"
+LABELS_BY_DAY_TABLE: Final = "labels_by_day"
+LABEL_DAYS_TABLE: Final = "label_days"
 ALERTS_TABLE: Final = "alerts"
 ALERTS_BY_SENDER_TABLE: Final = "alerts_by_sender"
 METRICS_TABLE: Final = "metrics"
 METRICS_BY_MINUTE_TABLE: Final = "metrics_by_minute"
 MODELS_TABLE: Final = "models"
+STREAM_PROGRESS_TABLE: Final = "stream_progress"
 ALL_TABLES: Final = (
     TRANSACTIONS_TABLE,
     LABELS_TABLE,
+    LABELS_BY_DAY_TABLE,
+    LABEL_DAYS_TABLE,
     ALERTS_TABLE,
     ALERTS_BY_SENDER_TABLE,
     METRICS_TABLE,
     METRICS_BY_MINUTE_TABLE,
     MODELS_TABLE,
+    STREAM_PROGRESS_TABLE,
 )
+# The streaming detection query's name: Spark's queryName and its stream_progress row.
+STREAM_QUERY_NAME: Final = "fraud_detection"
+# The one partition of label_days: which day buckets of labels_by_day hold labels.
+LABEL_DAYS_PARTITION: Final = "labels"
 
 # Status symbols that count as a failed transaction in window features.
 FAILED_STATUSES: Final = frozenset({"DECLINED", "FAILED"})

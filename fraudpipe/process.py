@@ -11,9 +11,35 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Mapping
 
 LOOPBACK = "127.0.0.1"
+
+
+def identity(pid: int) -> dict[str, object] | None:
+    """What tells process `pid` apart from a later process given the same pid, or None if none runs.
+
+    The start time (clock ticks after boot, field 22 of /proc/<pid>/stat) and the command
+    line: a pid recorded in a state file may since have been reused by another program.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has exited; only its exit status is left
+        return None
+    return {"pid": pid, "start_time": int(fields[19]),
+            "cmdline": cmdline.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")}
+
+
+def is_running(recorded: Mapping[str, object] | None) -> bool:
+    """True when the process recorded by identity() still runs: same pid, start time and command line."""
+    if not recorded or not isinstance(recorded.get("pid"), int) or recorded["pid"] <= 0:
+        return False
+    now = identity(recorded["pid"])  # type: ignore[arg-type]
+    return now is not None and all(now[key] == recorded.get(key) for key in ("start_time", "cmdline"))
 
 
 def spawn(args: list[str], *, log_path: Path | None, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -224,3 +224,8 @@ class ProducerConfig:
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     patterns: dict[str, FamilyConfig] = field(default_factory=_default_patterns)
     bursts: dict[str, FamilyConfig] = field(default_factory=_default_bursts)
+
+    def __post_init__(self) -> None:
+        if self.rate < 0 or self.event_rate < 0:
+            raise ConfigError(f"producer.rate and producer.event_rate must be >= 0 (0 = as fast as possible), "
+                              f"got {self.rate:g}, {self.event_rate:g}")

@@ -24,13 +24,17 @@ from fraudpipe import contracts
 from fraudpipe.config import Config, load_config
 from fraudpipe.errors import FraudpipeError
 from fraudpipe.health import http_ok, kafka_ok
-from fraudpipe.process import spawn, wait_until
+from fraudpipe.process import identity, is_running, spawn, wait_until
 
 STATE_FILE = "state.json"
 
 
 class StackError(FraudpipeError):
     """A component of the embedded stack failed to start or died."""
+
+
+class RunActiveError(StackError):
+    """`fraudpipe up` while another run is active: refused, and the live run is left alone."""
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Component:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    identity: dict[str, object] | None = None  # recorded at start: who `down` may signal
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -60,14 +65,16 @@ def _read_state(directory: Path) -> dict | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _recorded(state: dict, key: str = "supervisor_process") -> dict | None:
+    """The process identity a state entry recorded (see fraudpipe.process.identity)."""
+    value = state.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def active_run(directory: Path) -> dict | None:
+    """The state of the run in `directory` when its supervisor still runs (the very process recorded)."""
+    state = _read_state(directory)
+    return state if state and is_running(_recorded(state)) else None
 
 
 def _tail(path: Path | None, lines: int = 25) -> str:
@@ -111,6 +118,7 @@ class Stack:
         self.started: list[Component] = []
         self._stopping = False
         self._prepared = False
+        self._owns_state = False  # set once start() found no active run: only then is state.json ours
 
     # --- the components, in start order -----------------------------------------
     def components(self) -> list[Component]:
@@ -149,9 +157,11 @@ class Stack:
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
-        state = _read_state(self.directory)
-        if state and _pid_alive(state.get("supervisor", -1)):
-            raise StackError(f"a run is already active (pid {state['supervisor']}); use `fraudpipe status` or `fraudpipe down`")
+        state = active_run(self.directory)
+        if state:  # refuse before touching anything of the live run: its state file, checkpoints, logs
+            raise RunActiveError(f"a run is already active (pid {state['supervisor']}); "
+                                 "use `fraudpipe status` or `fraudpipe down`")
+        self._owns_state = True
         self.logs.mkdir(parents=True, exist_ok=True)
         for stale in ("checkpoint", "connect"):
             target = self.directory / stale
@@ -172,6 +182,7 @@ class Stack:
             [sys.executable, "-m", "fraudpipe.cli", *component.args], log_path=component.log_path,
             env={**component.env, "PYTHONUNBUFFERED": "1"}, cwd=contracts.PROJECT_ROOT, start_new_session=True,
         )
+        component.identity = identity(component.process.pid)
         self.started.append(component)
         self._write_state("starting")
         try:
@@ -231,12 +242,15 @@ class Stack:
         self._write_state("stopped")
 
     def _write_state(self, phase: str) -> None:
+        if not self._owns_state:
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         state = {
             "supervisor": os.getpid(),
+            "supervisor_process": identity(os.getpid()),
             "phase": phase,
             "components": [
-                {"name": c.name, "pid": c.process.pid if c.process else None, "url": c.url, "log": str(c.log_path)}
+                {"name": c.name, "pid": c.process.pid if c.process else None, "process": c.identity, "url": c.url, "log": str(c.log_path)}
                 for c in self.started
             ],
         }
@@ -267,6 +281,9 @@ def up_command(rate: float | None, detach: bool, skip: tuple[str, ...]) -> None:
     click.echo(f"fraudpipe up: logs under {stack.logs}")
     try:
         stack.start()
+    except RunActiveError as exc:  # the live run keeps its state, its processes and its control
+        click.secho(str(exc), fg="red", err=True)
+        sys.exit(1)
     except (FraudpipeError, KeyboardInterrupt) as exc:
         click.secho(f"\n{exc}" if isinstance(exc, FraudpipeError) else "\ninterrupted", fg="red", err=True)
         stack.stop()
@@ -288,6 +305,11 @@ def up_command(rate: float | None, detach: bool, skip: tuple[str, ...]) -> None:
 
 def _detach(rate: float | None, skip: tuple[str, ...], config: Config) -> None:
     directory = run_dir(config)
+    state = active_run(directory)
+    if state:
+        click.secho(f"a run is already active (pid {state['supervisor']}); "
+                    "use `fraudpipe status` or `fraudpipe down`", fg="red", err=True)
+        sys.exit(1)
     directory.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "fraudpipe.cli", "up", *(["--rate", str(rate)] if rate is not None else []),
             *[f"--skip={s}" for s in skip]]
@@ -310,15 +332,15 @@ def _detach(rate: float | None, skip: tuple[str, ...], config: Config) -> None:
 def status_command() -> None:
     """Report each component of the current run and whether it is healthy."""
     config = load_config()
-    state = _read_state(run_dir(config))
-    if not state or not _pid_alive(state.get("supervisor", -1)):
+    state = active_run(run_dir(config))
+    if not state:
         click.echo("no fraudpipe run is active")
         sys.exit(3)
     probes = {c.name: c for c in Stack(config).components()}
     click.echo(f"run supervised by pid {state['supervisor']} ({state['phase']})")
     unhealthy = 0
     for entry in state["components"]:
-        alive = entry["pid"] is not None and _pid_alive(entry["pid"])
+        alive = is_running(_recorded(entry, "process"))
         probe = probes.get(entry["name"])
         healthy = alive and (probe is None or probe.ready())
         unhealthy += not healthy
@@ -335,13 +357,15 @@ def down_command() -> None:
     if not state:
         click.echo("no fraudpipe run to stop")
         return
-    supervisor = state.get("supervisor", -1)
-    if _pid_alive(supervisor):
-        os.kill(supervisor, signal.SIGTERM)
-        deadline = time.monotonic() + config.stack.stop_grace_seconds * (len(state["components"]) + 1)
-        while _pid_alive(supervisor) and time.monotonic() < deadline:
+    # Only the processes recorded at start are signalled: a pid whose start time or command
+    # line differs now belongs to another program that was given the same pid.
+    supervisor = _recorded(state)
+    if is_running(supervisor):
+        os.kill(supervisor["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + config.stack.stop_grace_seconds * (len(state.get("components", [])) + 1)
+        while is_running(supervisor) and time.monotonic() < deadline:
             time.sleep(0.3)
-    for entry in reversed(state["components"]):  # anything the supervisor could not stop
-        if entry["pid"] and _pid_alive(entry["pid"]):
-            _stop_group(entry["pid"], grace=config.stack.stop_grace_seconds)
+    left = [entry for entry in state.get("components", []) if is_running(_recorded(entry, "process"))]
+    for entry in reversed(left):  # anything the supervisor could not stop
+        _stop_group(entry["process"]["pid"], grace=config.stack.stop_grace_seconds)
     click.echo("stopped")

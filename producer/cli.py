@@ -26,6 +26,14 @@ def _parse_start(value: str | None) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+def _not_negative(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A rate as typed, refused when negative whatever the clock (click names the option)."""
+    if value is not None and value < 0:
+        raise click.BadParameter(f"{value:g} is negative: give transactions per second, or 0 for as fast as "
+                                 "possible (simulated clock only)", param=param)
+    return value
+
+
 def _progress(line: str) -> None:
     final = line.startswith(("done", "interrupted"))
     # one line, rewritten in place; the final summary ends it
@@ -33,14 +41,14 @@ def _progress(line: str) -> None:
 
 
 @click.command("produce")
-@click.option("--rate", type=float, help="Transactions per second (0 = as fast as possible). Default: producer.rate.")
+@click.option("--rate", type=float, callback=_not_negative, help="Transactions per second (0 = as fast as possible). Default: producer.rate.")
 @click.option("--count", type=click.IntRange(min=0), help="Stop after this many transactions.")
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
 @click.option("--seed", type=int, help="Random seed (default producer.seed); same seed + simulated clock = same stream.")
 @click.option("--schema-version", type=click.Choice(["1", "2"]), help="2 adds device_id (schema evolution demo).")
 @click.option("--clock", type=click.Choice(["realtime", "simulated"]), help="Event-time clock (default producer.clock).")
 @click.option("--start", "start", help="Simulated clock start: epoch ms or ISO-8601 (default producer.start_ms, 0 = now).")
-@click.option("--event-rate", type=float, help="Simulated clock: transactions per event-time second.")
+@click.option("--event-rate", type=float, callback=_not_negative, help="Simulated clock: transactions per event-time second.")
 @click.option("--to-file", "to_file", type=click.Path(dir_okay=False), help="Write Parquet (.parquet) or Avro (.avro) instead of Kafka.")
 @click.option("--topic", default=contracts.TRANSACTIONS_TOPIC, show_default=True)
 @click.option("--labels-topic", default=contracts.LABELS_TOPIC, show_default=True)
@@ -79,8 +87,9 @@ def produce_command(rate, count, duration, seed, schema_version, clock, start, e
 
     if whole_minutes:
         raise click.UsageError("--whole-minutes is for --to-file")
-    if producer.clock == "realtime" and producer.rate <= 0:
-        raise click.UsageError("--rate 0 (as fast as possible) needs --clock simulated")
+    if producer.clock == "realtime" and producer.rate == 0:
+        given = f"--rate {rate:g}" if rate is not None else f"producer.rate {producer.rate:g} (config.yml)"
+        raise click.UsageError(f"{given} means as fast as possible, which needs --clock simulated")
     generator = TransactionGenerator(producer, start_ms=start_ms)
     publisher = Publisher(config.kafka, producer, registry_url=config.schema_registry.url, topic=topic,
                           labels_topic=labels_topic, create_topics=create_topics)

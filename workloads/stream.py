@@ -9,9 +9,12 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
+
 from fraudpipe.config import Config, ProducerConfig
 from fraudpipe.errors import ProducerError
 from spark_apps.model_registry import ModelRegistry, new_version
+from spark_apps.explanations import population_profile
 from spark_apps.scoring import ModelMetadata
 
 # Typical spread of each feature the tiny model uses, so scaled distances are comparable.
@@ -24,10 +27,25 @@ CARD_TESTING_WINDOW = {"tx_count": 12, "total_amount_minor": 1_800, "failed_coun
                        "max_amount_minor": 300, "small_amount_count": 12, "avg_amount_minor": 150, "failed_ratio": 0.75}
 
 
-def tiny_model(version: str | None = None, *, fraud_first: bool = False) -> ModelMetadata:
+def normal_population(rows: int = 2_000, seed: int = 5) -> dict[str, np.ndarray]:
+    """Ordinary sender minutes around NORMAL_WINDOW, raw units per feature: the tiny model's normal training windows."""
+    rng = np.random.default_rng(seed)
+    tx = np.minimum(1 + rng.poisson(0.6, rows), 8)
+    present = np.arange(8)[None, :] < tx[:, None]
+    amounts = np.where(present, np.round(rng.lognormal(np.log(3_500), 0.8, (rows, 8))), 0.0)
+    failed = (rng.random((rows, 8)) < 0.03) & present
+    total = amounts.sum(axis=1)
+    return {"tx_count": tx.astype(float), "total_amount_minor": total, "failed_count": failed.sum(axis=1).astype(float),
+            "distinct_receivers": np.minimum(tx, 1 + rng.binomial(tx - 1, 0.5)).astype(float),
+            "max_amount_minor": amounts.max(axis=1), "small_amount_count": ((amounts < 500) & present).sum(axis=1) * 1.0,
+            "avg_amount_minor": total / tx, "failed_ratio": failed.sum(axis=1) / tx}
+
+
+def tiny_model(version: str | None = None, *, fraud_first: bool = False, currency: str = "USD") -> ModelMetadata:
     """A 2-centroid model: one normal cluster, one card-testing cluster (index from metadata)."""
     # The model may use any subset of the shared features; these eight separate card testing.
     names = tuple(_SCALE)
+    population = normal_population()
     scale = [_SCALE[name] for name in names]
     centroids = [tuple(shape[name] / s for name, s in zip(names, scale))
                  for shape in (NORMAL_WINDOW, CARD_TESTING_WINDOW)]
@@ -42,6 +60,7 @@ def tiny_model(version: str | None = None, *, fraud_first: bool = False) -> Mode
         scaler_std=tuple(scale),
         centroids=tuple(centroids),
         fraud_clusters=(0,) if fraud_first else (1,),
+        population_profile=population_profile(np.column_stack([population[n] for n in names]), names, currency=currency),
     )
 
 

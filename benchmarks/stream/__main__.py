@@ -295,13 +295,15 @@ def main() -> None:
     parser.add_argument("--max-records", type=int, default=200_000, help="admission limit per micro-batch")
     args = parser.parse_args()
     from spark_apps.session import build_session
+    from spark_apps.stream.job import stream_spark_config
 
     base = load_config()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(free_port()) as broker, \
             RegistryServer(free_port(), Path(tmp) / "registry") as registry:
         work = Path(tmp)
         ensure_topics(broker.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1})
-        spark = build_session(base.spark, app_name="bench-stream")
+        spark = build_session(stream_spark_config(base.spark), app_name="bench-stream",
+                              extra_java_options=base.spark.stream_java_options)
         config = configure(base, broker, registry, work / "tp", watermark=args.watermark, max_records=args.max_records,
                            trigger=0)
         ensure_topics(broker.bootstrap_servers, {"bench-tp": base.kafka.partitions})

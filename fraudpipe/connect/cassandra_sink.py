@@ -3,7 +3,9 @@
 Config keys are the DataStax connector's: `contactPoints`, `port`, `loadBalancing.localDc`,
 and per topic and table `topic.<topic>.<keyspace>.<table>.mapping` (`col=value.field,
 col=key, __ttl=value.f, __timestamp=value.f`), `.consistencyLevel`, `.ttl`,
-`.ttlTimeUnit`, `.timestampTimeUnit`, `.nullToUnset`. A topic may feed several tables.
+`.ttlTimeUnit`, `.timestampTimeUnit`, `.nullToUnset`, and `.query`: a CQL statement of
+your own whose named bind variables (`:name`) are the mapping's names (for example a day
+bucket computed by `toDate((timestamp) :labeled_at)`). A topic may feed several tables.
 Parsing and mapping into CQL are pure functions; only CassandraWriter needs a cluster.
 Null values (deletes) are not supported: such records are bad records.
 """
@@ -52,9 +54,12 @@ class TableMapping:
     ttl_unit: str = "SECONDS"
     timestamp_unit: str = "MICROSECONDS"
     null_to_unset: bool = True
+    query: str | None = None  # a custom statement with named bind variables, instead of the INSERT
 
     def cql(self) -> str:
-        """The prepared INSERT (an upsert in Cassandra) this mapping writes with."""
+        """The prepared INSERT (an upsert in Cassandra) this mapping writes with, or its custom query."""
+        if self.query is not None:
+            return self.query
         names = [name for name, _ in self.columns]
         using = []
         if self.ttl_source is not None:
@@ -67,11 +72,16 @@ class TableMapping:
                 f"VALUES ({', '.join('?' * len(names))})")
         return text + (f" USING {' AND '.join(using)}" if using else "")
 
-    def bind(self, record: SinkRecord, *, unset: Any = None) -> tuple[Any, ...]:
-        """The values bound to cql() for one record; None becomes `unset` when nullToUnset."""
+    def bind(self, record: SinkRecord, *, unset: Any = None) -> tuple[Any, ...] | dict[str, Any]:
+        """The values bound to cql() for one record; None becomes `unset` when nullToUnset.
+
+        A custom query binds by name (a variable may occur twice in it); the INSERT by position.
+        """
         values = [resolve(source, record) for _, source in self.columns]
         if self.null_to_unset:
             values = [unset if v is None else v for v in values]
+        if self.query is not None:
+            return {_unquote(name): value for (name, _), value in zip(self.columns, values)}
         if self.ttl_source is not None:
             raw = resolve(self.ttl_source, record)
             values.append(None if raw is None else int(float(raw) * TIME_UNITS[self.ttl_unit]))
@@ -161,12 +171,13 @@ def parse_mappings(config: Mapping[str, str], topics: Sequence[str]) -> list[Tab
         prefix = f"topic.{topic}.{keyspace}.{table}"
         if "mapping" not in settings:
             raise ValueError(f"{prefix}.mapping is missing")
-        if "query" in settings:
-            raise ValueError(f"{prefix}.query: custom queries are not supported by this worker")
         try:
             entries = parse_mapping(settings["mapping"])
         except ValueError as exc:
             raise ValueError(f"{prefix}.mapping: {exc}") from None
+        query = settings.get("query")
+        if query is not None:
+            check_query(prefix, query, entries, settings)
         consistency = settings.get("consistencyLevel", "LOCAL_ONE").upper()
         if consistency not in CONSISTENCY_LEVELS:
             raise ValueError(f"{prefix}.consistencyLevel: {consistency} is not one of {', '.join(CONSISTENCY_LEVELS)}")
@@ -188,11 +199,29 @@ def parse_mappings(config: Mapping[str, str], topics: Sequence[str]) -> list[Tab
             ttl_source=specials.get(TTL_COLUMN), timestamp_source=specials.get(TIMESTAMP_COLUMN),
             consistency=consistency, ttl=ttl, ttl_unit=units["ttlTimeUnit"],
             timestamp_unit=units["timestampTimeUnit"], null_to_unset=null_to_unset == "true",
+            query=query.strip().rstrip(";") if query is not None else None,
         ))
     unmapped = [t for t in topics if not any(m.topic == t for m in mappings)]
     if unmapped:
         raise ValueError(f"topic.{unmapped[0]}.<keyspace>.<table>.mapping is missing for topic {unmapped[0]}")
     return mappings
+
+
+_BIND_VARIABLE = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def check_query(prefix: str, query: str, entries: list[tuple[str, ColumnSource]], settings: Mapping[str, str]) -> None:
+    """A custom query binds exactly the mapping's names; TTL and timestamp go in its USING clause."""
+    names = {_unquote(name) for name, _ in entries}
+    if names & {TTL_COLUMN, TIMESTAMP_COLUMN} or "ttl" in settings:
+        raise ValueError(f"{prefix}.query: with a query, set TTL and TIMESTAMP in its USING clause, not in the mapping or .ttl")
+    variables = set(_BIND_VARIABLE.findall(query))
+    if not variables:
+        raise ValueError(f"{prefix}.query: no named bind variables (:name) in {query!r}")
+    if variables != names:
+        missing, extra = sorted(variables - names), sorted(names - variables)
+        raise ValueError(f"{prefix}.query: bind variables and mapping differ (unmapped: {', '.join(missing) or '-'}; "
+                         f"not in the query: {', '.join(extra) or '-'})")
 
 
 class CassandraWriter(SinkWriter):

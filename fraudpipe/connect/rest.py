@@ -59,6 +59,13 @@ def _body() -> Any:
         raise ConnectError(f"request body is not valid JSON: {exc}", http_status=400) from exc
 
 
+def _with_warnings(worker: Worker, name: str) -> dict[str, Any]:
+    """The connector's info, plus `warnings` (e.g. a topic that does not exist) when there are any."""
+    info = worker.info(name)
+    warnings = worker.warnings(name)
+    return {**info, "warnings": warnings} if warnings else info
+
+
 def create_app(worker: Worker) -> Flask:
     """The REST app serving `worker`."""
     app = Flask("fraudpipe.connect")
@@ -109,7 +116,7 @@ def create_app(worker: Worker) -> Flask:
         if not isinstance(name, str):
             raise ConnectError("Connector name is null or not a string", http_status=400)
         worker.put(name, config, create_only=True)
-        return _json(worker.info(name), 201, {"Location": _location(name)})
+        return _json(_with_warnings(worker, name), 201, {"Location": _location(name)})
 
     @app.get("/connectors/<name>")
     def info(name: str) -> Response:
@@ -122,7 +129,7 @@ def create_app(worker: Worker) -> Flask:
     @app.put("/connectors/<name>/config")
     def put_config(name: str) -> Response:
         created = worker.put(name, normalize_config(_body()), create_only=False)
-        return _json(worker.info(name), 201 if created else 200, {"Location": _location(name)} if created else None)
+        return _json(_with_warnings(worker, name), 201 if created else 200, {"Location": _location(name)} if created else None)
 
     @app.get("/connectors/<name>/status")
     def status(name: str) -> Response:

@@ -15,9 +15,11 @@ from typing import Any, Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from fraudpipe.connect.converters import RegistryUnavailableError, make_converter
 from fraudpipe.connect.plugin import TOLERANCE_ALL, BadRecordError, SinkPlugin, SinkRecord, converter_settings
+from fraudpipe.connect.topics import METADATA_REFRESH_MS
 from fraudpipe.errors import ConnectError, FraudpipeError, SerializationError, StoreError
 
 log = logging.getLogger(__name__)
@@ -119,12 +121,14 @@ class SinkTask(threading.Thread):
     def _subscribe(self) -> Consumer:
         consumer = Consumer({
             "bootstrap.servers": self._settings.bootstrap_servers,
-            "group.id": f"connect-{self.connector}",
+            "group.id": contracts.connect_group(self.connector),
             "client.id": f"connector-consumer-{self.connector}-{self.task_id}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": self._settings.session_timeout_ms,
             "heartbeat.interval.ms": max(500, self._settings.session_timeout_ms // 6),
+            # a topic created after the connector is found at the next refresh, not 5 minutes later
+            "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
             **{k[len("consumer.override."):]: v for k, v in self._config.items() if k.startswith("consumer.override.")},
         })
         regex = self._values["topics.regex"]

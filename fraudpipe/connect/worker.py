@@ -21,6 +21,7 @@ from fraudpipe.connect.state import PAUSED as TARGET_PAUSED
 from fraudpipe.connect.state import STARTED, STOPPED as TARGET_STOPPED
 from fraudpipe.connect.state import WorkerState
 from fraudpipe.connect.task import FAILED, PAUSED, RESTARTING, RUNNING, STOPPED, UNASSIGNED, SinkTask, TaskSettings
+from fraudpipe.connect.topics import TopicWatch
 from fraudpipe.errors import ConnectError, ConnectorConfigError
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Worker:
         self._state = WorkerState(data_dir)
         self._lock = threading.RLock()
         self._connectors: dict[str, _Connector] = {}
+        self._topic_watch = TopicWatch(settings.bootstrap_servers)
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -138,7 +140,22 @@ class Worker:
                                     "type": "sink"}
             if connector.trace and state == FAILED:
                 body["connector"]["trace"] = connector.trace
-            return body
+            topics = self._listed_topics(connector)
+        warnings = self._topic_watch.warnings(topics)  # outside the lock: it may ask the broker
+        if warnings:
+            body["warnings"] = warnings
+        return body
+
+    def warnings(self, name: str) -> list[str]:
+        """Hints about a connector's config that are not errors: topics that do not exist."""
+        with self._lock:
+            topics = self._listed_topics(self._get(name))
+        return self._topic_watch.warnings(topics)
+
+    @staticmethod
+    def _listed_topics(connector: _Connector) -> list[str]:
+        """The topics a connector names in `topics` (a regex names none)."""
+        return [t.strip() for t in connector.config.get("topics", "").split(",") if t.strip()]
 
     def _task_status(self, connector: _Connector, task_id: int) -> dict[str, Any]:
         state, trace = connector.task_states.get(task_id, (UNASSIGNED, None))

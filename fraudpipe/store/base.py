@@ -95,6 +95,14 @@ def distinct_windows(windows: Iterable[tuple[str, int]]) -> list[tuple[str, int]
     return keys
 
 
+def checked_labels(rows: Sequence[Row]) -> Sequence[Row]:
+    """Label rows as upsert_labels takes them: labeled_at is required (label.avsc), it orders recent_labels."""
+    for row in rows:
+        if row.get("labeled_at") is None:
+            raise StoreError(f"labels: labeled_at is required, missing for transaction {row.get('transaction_id')!r}")
+    return rows
+
+
 def bounded_chunk(chunk_size: int) -> int:
     return max(1, min(int(chunk_size), MAX_SCAN_CHUNK))
 
@@ -141,6 +149,14 @@ class Store(ABC):
     def record_model(self, row: Row) -> None:
         """One model registry row keyed by (name, version)."""
 
+    @abstractmethod
+    def record_stream_progress(self, row: Row) -> None:
+        """A streaming query's newest batch: {query, batch_id, updated_at}, keyed by query."""
+
+    @abstractmethod
+    def stream_progress(self, query: str) -> dict[str, Any] | None:
+        """The row record_stream_progress last wrote for `query`, or None."""
+
     # --- reads (bounded) -------------------------------------------------------
     @abstractmethod
     def latest_alerts(
@@ -186,7 +202,7 @@ class Store(ABC):
 
     @abstractmethod
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
-        """Up to `limit` labels; used by the dashboard's quality view."""
+        """The newest `limit` labels, by labeled_at DESC then transaction_id ASC (the quality view's sample)."""
 
     def scan_transactions(
         self, *, since_ms: int = SCAN_MIN_MS, until_ms: int = SCAN_MAX_MS, chunk_size: int = 10_000

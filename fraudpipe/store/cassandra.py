@@ -6,6 +6,7 @@ partition key, walking day buckets newest first where a query spans days.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Iterable, Iterator, Sequence
 
 from fraudpipe.config import StoreConfig
@@ -13,10 +14,14 @@ from fraudpipe.contracts import (
     ALERTS_BY_SENDER_TABLE,
     ALERTS_TABLE,
     CQL_FILE,
+    LABEL_DAYS_PARTITION,
+    LABEL_DAYS_TABLE,
+    LABELS_BY_DAY_TABLE,
     LABELS_TABLE,
     METRICS_BY_MINUTE_TABLE,
     METRICS_TABLE,
     MODELS_TABLE,
+    STREAM_PROGRESS_TABLE,
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
@@ -26,6 +31,7 @@ from fraudpipe.store.base import (
     Store,
     bounded,
     bounded_chunk,
+    checked_labels,
     day_of,
     days_between,
 )
@@ -35,7 +41,9 @@ from fraudpipe.store.cql import table_specs
 # More batch rows than this in one minute means a runaway writer, not a stream at any trigger.
 MAX_BATCHES_PER_MINUTE = 10_000
 
-# How far back the label scan of the quality view looks; labels have no time partition.
+# How many day buckets of labels recent_labels may walk (one label_days read lists them).
+MAX_LABEL_DAYS = 3660
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -57,6 +65,14 @@ def to_millis(value: Any) -> Any:
     if hasattr(value, "date") and type(value).__name__ == "Date":  # cassandra.util.Date
         return value.date().isoformat()
     return value
+
+
+_TABLE_REFERENCE = re.compile(r"\b(FROM|INSERT INTO) (\w+)\b(?!\.)")
+
+
+def qualified(cql: str, keyspace: str) -> str:
+    """`cql` with its table named as keyspace.table (this module writes unqualified names)."""
+    return _TABLE_REFERENCE.sub(lambda m: f"{m[1]} {keyspace}.{m[2]}", cql)
 
 
 def cql_statements(text: str) -> list[str]:
@@ -85,7 +101,8 @@ class CassandraStore(Store):
         self._consistency = driver.cluster.ConsistencyLevel.name_to_value[config.consistency.upper()]
         self._specs = table_specs()
         self.ensure_schema()
-        self._session.set_keyspace(config.keyspace)
+        # no session keyspace (`USE`): every statement names its table with the keyspace, which
+        # Cassandra 5.0 asks of prepared statements (it warns on each prepare otherwise)
         self._prepared: dict[str, Any] = {}
 
     def ensure_schema(self) -> None:
@@ -97,10 +114,15 @@ class CassandraStore(Store):
     def close(self) -> None:
         self._cluster.shutdown()
 
+    @property
+    def prepared_statements(self) -> tuple[str, ...]:
+        """Every CQL text this store has prepared so far (all its reads and writes go through _prepare)."""
+        return tuple(qualified(cql, self._config.keyspace) for cql in self._prepared)
+
     def _prepare(self, cql: str) -> Any:
         statement = self._prepared.get(cql)
         if statement is None:
-            statement = self._prepared[cql] = self._session.prepare(cql)
+            statement = self._prepared[cql] = self._session.prepare(qualified(cql, self._config.keyspace))
             statement.consistency_level = self._consistency
         return statement
 
@@ -131,7 +153,13 @@ class CassandraStore(Store):
         self._upsert(TRANSACTIONS_TABLE, rows)
 
     def upsert_labels(self, rows: Sequence[Row]) -> None:
+        # by transaction (labels_for), by labeled_at day (recent_labels) and the list of those days,
+        # as the sink connector writes them
+        rows = checked_labels(rows)
         self._upsert(LABELS_TABLE, rows)
+        by_day = [{**row, "day": day_of(row["labeled_at"])} for row in rows]
+        self._upsert(LABELS_BY_DAY_TABLE, by_day)
+        self._upsert(LABEL_DAYS_TABLE, [{"name": LABEL_DAYS_PARTITION, "day": day} for day in sorted({r["day"] for r in by_day})])
 
     def upsert_alerts(self, rows: Sequence[Row]) -> None:
         rows = [{**row, "day": row.get("day") or day_of(row["window_start"])} for row in rows]
@@ -158,6 +186,13 @@ class CassandraStore(Store):
     def record_model(self, row: Row) -> None:
         self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
 
+    def record_stream_progress(self, row: Row) -> None:
+        self._upsert(STREAM_PROGRESS_TABLE, [row])
+
+    def stream_progress(self, query: str) -> dict[str, Any] | None:
+        rows = self._query(f"SELECT * FROM {STREAM_PROGRESS_TABLE} WHERE query = ?", [query])
+        return rows[0] if rows else None
+
     # --- reads -----------------------------------------------------------------
     def latest_alerts(
         self,
@@ -169,26 +204,32 @@ class CassandraStore(Store):
         after: tuple[int, str] | None = None,
     ) -> list[dict[str, Any]]:
         limit = bounded(limit)
+        fetch = limit * (4 if min_score is not None else 1)
         found: list[dict[str, Any]] = []
+
+        def take(cql: str, params: list[Any]) -> bool:
+            """Matching rows of one partition slice, page by page (a min_score may filter a whole page
+            out: the slice's later rows are still newer than any older day's); True when enough."""
+            for page in self._pages(cql, params, fetch_size=fetch):
+                found.extend(r for r in page if min_score is None or (r["score"] or 0) >= min_score)
+                if len(found) >= limit:
+                    return True
+            return False
+
         if after is not None:
             # the rest of after's own window first (a clustering slice on sender_account),
             # then strictly older windows
-            if since_ms <= after[0] < until_ms:
-                rows = self._query(
-                    f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start = ? AND sender_account > ? LIMIT ?",
-                    [day_of(after[0]), after[0], after[1], limit * (4 if min_score is not None else 1)],
-                )
-                found += [r for r in rows if min_score is None or (r["score"] or 0) >= min_score]
+            if since_ms <= after[0] < until_ms and take(
+                f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start = ? AND sender_account > ?",
+                [day_of(after[0]), after[0], after[1]],
+            ):
+                return found[:limit]
             until_ms = min(until_ms, after[0])
-            if len(found) >= limit or until_ms <= since_ms:
+            if until_ms <= since_ms:
                 return found[:limit]
         for day in days_between(since_ms, until_ms):
-            rows = self._query(
-                f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ? LIMIT ?",
-                [day, since_ms, until_ms, limit * (4 if min_score is not None else 1)],
-            )
-            found += [r for r in rows if min_score is None or (r["score"] or 0) >= min_score]
-            if len(found) >= limit:
+            if take(f"SELECT * FROM {ALERTS_TABLE} WHERE day = ? AND window_start >= ? AND window_start < ?",
+                    [day, since_ms, until_ms]):
                 break
         return found[:limit]
 
@@ -243,9 +284,37 @@ class CassandraStore(Store):
         return found
 
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
-        # labels are partitioned by transaction_id: a bounded scan, newest first after sorting
-        rows = self._query(f"SELECT * FROM {LABELS_TABLE} LIMIT ?", [bounded(limit)])
-        return sorted(rows, key=lambda r: r["labeled_at"] or 0, reverse=True)
+        """The newest labels by labeled_at: the heads of the newest labels_by_day partitions.
+
+        A label rewritten with another labeled_at leaves its older row behind in
+        labels_by_day; walking newest first, the first row of each transaction wins.
+        """
+        limit = bounded(limit)
+        days = self._query(f"SELECT day FROM {LABEL_DAYS_TABLE} WHERE name = ? LIMIT ?", [LABEL_DAYS_PARTITION, MAX_LABEL_DAYS])
+        found: dict[str, dict[str, Any]] = {}
+        for day in (row["day"] for row in days):
+            # one partition, read page by page (driver paging) until enough distinct labels
+            for page in self._pages(f"SELECT * FROM {LABELS_BY_DAY_TABLE} WHERE day = ?", [day], fetch_size=limit):
+                for row in page:
+                    row.pop("day")
+                    found.setdefault(row["transaction_id"], row)
+                if len(found) >= limit:
+                    return list(found.values())[:limit]
+        return list(found.values())
+
+    def _pages(self, cql: str, params: Sequence[Any], *, fetch_size: int) -> Iterator[list[dict[str, Any]]]:
+        """The rows of one query, a driver page (`fetch_size` rows) at a time; stop iterating to stop reading."""
+        statement = self._prepare(cql).bind(params)
+        statement.fetch_size = fetch_size
+        try:
+            result = self._session.execute(statement)
+            while True:
+                yield [{k: to_millis(v) for k, v in row._asdict().items()} for row in result.current_rows]
+                if not result.has_more_pages:
+                    return
+                result.fetch_next_page()
+        except Exception as exc:
+            raise StoreError(f"query failed: {cql}: {exc}", retriable=True) from exc
 
     def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
         """A paged full-table scan (the driver fetches `chunk_size` rows a page), time-filtered here.

@@ -19,6 +19,7 @@ from fraudpipe.contracts import (
     METRICS_BY_MINUTE_TABLE,
     METRICS_TABLE,
     MODELS_TABLE,
+    STREAM_PROGRESS_TABLE,
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
@@ -29,6 +30,7 @@ from fraudpipe.store.base import (
     Store,
     bounded,
     bounded_chunk,
+    checked_labels,
     day_of,
     days_between,
 )
@@ -144,7 +146,7 @@ class SqliteStore(Store):
         self._upsert(TRANSACTIONS_TABLE, rows)
 
     def upsert_labels(self, rows: Sequence[Row]) -> None:
-        self._upsert(LABELS_TABLE, rows)
+        self._upsert(LABELS_TABLE, checked_labels(rows))
 
     def upsert_alerts(self, rows: Sequence[Row]) -> None:
         rows = [{**row, "day": row.get("day") or day_of(row["window_start"])} for row in rows]
@@ -167,6 +169,13 @@ class SqliteStore(Store):
 
     def record_model(self, row: Row) -> None:
         self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
+
+    def record_stream_progress(self, row: Row) -> None:
+        self._upsert(STREAM_PROGRESS_TABLE, [row])
+
+    def stream_progress(self, query: str) -> dict[str, Any] | None:
+        rows = self._query(f"SELECT * FROM {STREAM_PROGRESS_TABLE} WHERE query = ?", [query])
+        return rows[0] if rows else None
 
     # --- reads -----------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -274,7 +283,9 @@ class SqliteStore(Store):
         return found
 
     def recent_labels(self, *, limit: int = 1000) -> list[dict[str, Any]]:
-        return self._query(f"SELECT * FROM {LABELS_TABLE} ORDER BY labeled_at DESC LIMIT ?", [bounded(limit)])
+        # Served by the labels_newest index, in labels_by_day's clustering order; SQLite needs
+        # no day buckets for it, so labels_by_day and label_days stay empty here.
+        return self._query(f"SELECT * FROM {LABELS_TABLE} ORDER BY labeled_at DESC, transaction_id ASC LIMIT ?", [bounded(limit)])
 
     def _scan(self, table: str, since_ms: int, until_ms: int, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
         """One SELECT over the table read with fetchmany: one consistent snapshot, one chunk in memory.

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from fraudpipe.avro import HEADER_SIZE, MAGIC_BYTE
 from fraudpipe.errors import SerializationError
+from spark_apps.stream import arrow_arrays as aa
 
 _VARINT_MAX = 10
 _SHIFTS = np.arange(0, 7 * _VARINT_MAX, 7, dtype=np.uint64)
@@ -195,7 +196,7 @@ class ColumnarDecoder:
             columns, good = self._decode_rows(buf, high, starts[rows] + HEADER_SIZE, ends[rows], steps)
             if not good.all():
                 rows = rows[good]
-                columns = {name: array.filter(pa.array(good)) for name, array in columns.items()}
+                columns = {name: array.filter(aa.booleans(good)) for name, array in columns.items()}
             done[rows] = True
             parts.append((rows, columns))
         decoded = np.flatnonzero(done)
@@ -204,12 +205,12 @@ class ColumnarDecoder:
         if not parts:
             return self._empty(), decoded
         order = np.argsort(np.concatenate([rows for rows, _ in parts]), kind="stable")
-        merged = {name: pa.concat_arrays([cols[name] for _, cols in parts]).take(pa.array(order))
+        merged = {name: pa.concat_arrays([cols[name] for _, cols in parts]).take(aa.numbers(order, pa.int64()))
                   for name in parts[0][1]}
         return merged, decoded
 
     def _empty(self) -> dict[str, pa.Array]:
-        return {name: pa.array([], type=self._reader.arrow_type(name)) for name in self._keep}
+        return {name: pa.nulls(0, self._reader.arrow_type(name)) for name in self._keep}
 
     def _decode_rows(self, buf: np.ndarray, high: np.ndarray, pos: np.ndarray, end: np.ndarray,
                      steps: list[_Field]) -> tuple[dict[str, pa.Array], np.ndarray]:
@@ -254,7 +255,7 @@ class ColumnarDecoder:
                         out[step.target] = self._scalars(step, value, present)
         for name, kind, _, default, _ in self._reader.fields:
             if name not in out and name in self._keep:
-                out[name] = pa.repeat(pa.scalar(default, type=_ARROW[kind.kind]), n)
+                out[name] = aa.repeated(default, _ARROW[kind.kind], n)
         ok &= pos <= end
         return {name: out[name] for name in self._keep}, ok
 
@@ -283,6 +284,6 @@ class ColumnarDecoder:
     def _scalars(step: _Field, value: np.ndarray, present: np.ndarray) -> pa.Array:
         mask = None if present.all() else ~present
         if step.kind.kind == "enum":
-            return pa.array(list(step.reader.symbols), type=pa.string()).take(pa.array(value, mask=mask))
+            return aa.strings(list(step.reader.symbols)).take(aa.numbers(value, pa.int64(), mask))
         arrow = _ARROW[step.reader.kind]
-        return pa.array(value.astype(arrow.to_pandas_dtype()), type=arrow, mask=mask)
+        return aa.numbers(value, arrow, mask)

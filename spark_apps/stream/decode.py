@@ -23,6 +23,7 @@ import pyarrow as pa
 from fraudpipe import contracts
 from fraudpipe.avro import AvroCodec
 from fraudpipe.errors import SerializationError, StreamError, UnknownSchemaIdError
+from spark_apps.stream import arrow_arrays as aa
 
 WINDOW_MS: Final = 60_000  # tumbling window length; the late rule below depends on it
 
@@ -241,10 +242,11 @@ class BatchDecoder:
         if slow_rows:  # merge fastavro's rows back in record order
             order = np.argsort(np.concatenate([decoded, np.asarray(slow_index, dtype=np.int64)]), kind="stable")
             columns = {name: pa.concat_arrays([array, self._column(name, [r[name] for r in slow_rows])])
-                       .take(pa.array(order)) for name, array in columns.items()}
+                       .take(aa.numbers(order, pa.int64())) for name, array in columns.items()}
         return self._to_arrow(columns, len(rejected), watermark_ms=watermark_ms, rejected=rejected)
 
     def _column(self, name: str, values: list[Any]) -> pa.Array:
+        # the per-record fallback only (rare): pa.array may load pandas into this worker here
         field = self.schema.field(name)
         return pa.array(values, type=pa.int64() if field.type == TIMESTAMP_TYPE else field.type)
 
@@ -253,7 +255,7 @@ class BatchDecoder:
         import pyarrow.compute as pc
 
         (ts_name,) = self._ts_fields or ("event_time",)
-        event_ms = columns[ts_name].to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        event_ms = aa.to_numbers(columns[ts_name]).astype(np.int64, copy=False)
         late = late_mask(event_ms, watermark_ms)
         n_late = int(late.sum())
         carrier_ms = np.int64(max(watermark_ms, 0) + 1)  # just past the watermark: always an open window
@@ -264,15 +266,15 @@ class BatchDecoder:
         for f in self.schema:
             if f.name == KIND_COLUMN:
                 data = np.concatenate([kinds, np.full(dlq, KIND_DLQ, dtype=np.int8)])
-                arrays.append(pa.array(data, type=pa.int8()))
+                arrays.append(aa.numbers(data, pa.int8()))
             elif f.name == ts_name:
                 micros = np.concatenate([event_ms, np.full(dlq, carrier_ms, dtype=np.int64)]) * 1000
-                arrays.append(pa.array(micros, type=pa.int64()).view(TIMESTAMP_TYPE))
+                arrays.append(aa.numbers(micros, pa.int64()).view(TIMESTAMP_TYPE))
             else:
                 values = columns[f.name]
                 if f.name == "sender_account" and n_late:
                     # carriers have no sender: they must not join any real sender's window
-                    values = pc.if_else(pa.array(late), pa.nulls(len(values), f.type), values)
+                    values = pc.if_else(aa.booleans(late), pa.nulls(len(values), f.type), values)
                 if dlq:
                     values = pa.concat_arrays([values, pa.nulls(dlq, f.type)])
                 arrays.append(values.cast(f.type) if values.type != f.type else values)

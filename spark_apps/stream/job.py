@@ -25,13 +25,13 @@ if __package__ in (None, ""):  # run as a file by spark-submit: make the project
 import click
 
 from fraudpipe import contracts
-from fraudpipe.config import Config, load_config
+from fraudpipe.config import Config, SparkConfig, load_config
 from fraudpipe.errors import ModelError, StreamError
 from spark_apps.stream import decode as sd
 
 log = logging.getLogger("fraudpipe.stream")
 
-QUERY_NAME = "fraud_detection"
+QUERY_NAME = contracts.STREAM_QUERY_NAME
 
 
 # --- extract ---------------------------------------------------------------------------
@@ -103,6 +103,11 @@ class BatchWriter:
             self._store = open_store(self.config.store)
         return self._store
 
+    def record_progress(self, batch_id: int) -> None:
+        """The batch ran, whether or not it closed a window: the pipeline page's "last batch"."""
+        self.store().record_stream_progress({"query": QUERY_NAME, "batch_id": int(batch_id),
+                                             "updated_at": int(time.time() * 1000)})
+
     def model(self) -> Any:
         from spark_apps.model_registry import load_latest
 
@@ -120,7 +125,8 @@ class BatchWriter:
         started = time.perf_counter()
         windows = batch.toPandas()  # closed windows only: small next to the input
         collected = time.perf_counter()
-        if windows.empty:
+        if windows.empty:  # most batches: no window closed, only the progress moves
+            self.record_progress(batch_id)
             return
         model = self.model()
         outputs = build_outputs(windows, model, batch_id=batch_id, now_ms=int(time.time() * 1000))
@@ -128,6 +134,7 @@ class BatchWriter:
         store = self.store()
         store.upsert_alerts(outputs.alerts)
         store.upsert_metrics(outputs.metrics)
+        self.record_progress(batch_id)
         self.timings.append({"batch_id": batch_id, "windows": len(windows), "collect_s": collected - started,
                              "score_s": scored - collected, "sink_s": time.perf_counter() - scored})
 
@@ -166,7 +173,8 @@ def run(config: Config, *, topic: str = contracts.TRANSACTIONS_TOPIC, checkpoint
     model_dir = config.path(config.model.dir)
     if load_latest(model_dir) is None:
         raise ModelError(f"no published model under {model_dir}; run `fraudpipe train` first")
-    spark = build_session(config.spark, app_name=QUERY_NAME)
+    spark = build_session(stream_spark_config(config.spark), app_name=QUERY_NAME,
+                          extra_java_options=config.spark.stream_java_options)
     query = start_query(spark, config, topic=topic, checkpoint=checkpoint)
     log.warning("stream %s running (checkpoint %s)", QUERY_NAME, checkpoint or config.spark.checkpoint_dir)
     try:
@@ -186,6 +194,11 @@ def stream_command(topic: str, checkpoint: str | None, config_file: str | None) 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     config = load_config(config_file)
     run(config, topic=topic, checkpoint=checkpoint)
+
+
+def stream_spark_config(spark: SparkConfig) -> SparkConfig:
+    """The Spark settings of the streaming driver: the shared ones with the stream's own heap limit."""
+    return replace(spark, driver_memory=spark.stream_driver_memory)
 
 
 def with_store_path(config: Config, sqlite_path: str) -> Config:

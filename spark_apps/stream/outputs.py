@@ -17,7 +17,8 @@ import pandas as pd
 
 from fraudpipe.store.base import METRIC_COUNTERS
 from spark_apps.features import FEATURE_NAMES
-from spark_apps.scoring import ModelMetadata, explain, score_matrix, score_windows
+from spark_apps.explanations import explain_rows
+from spark_apps.scoring import ModelMetadata, score_matrix, score_windows
 
 # Features with their own column in the alerts tables (cassandra/init.cql); all of them
 # also travel in the `features` JSON.
@@ -69,8 +70,7 @@ def score_all(windows: pd.DataFrame, model: ModelMetadata) -> pd.DataFrame:
     out["cluster"] = result["cluster"].astype("int32")
     flagged = np.flatnonzero(out["is_fraud"].to_numpy())
     explanations = np.full(len(out), None, dtype=object)
-    for i in flagged:
-        explanations[i] = json.dumps(explain(raw[i], result["scaled"][i], int(result["nearest_normal"][i]), model))
+    explanations[flagged] = explain_rows(out, result, flagged, model)
     out["explanation"] = explanations
     out["model_version"] = model.version
     return out

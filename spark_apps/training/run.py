@@ -21,6 +21,7 @@ import pandas as pd
 
 from fraudpipe.config import ModelConfig
 from spark_apps.bursts import fragments
+from spark_apps.explanations import with_population_profile
 from spark_apps.model_registry import new_version
 from spark_apps.scoring import ModelMetadata, cluster_spreads, nearest, score_matrix, transform
 from spark_apps.training.assessment import assess, summary
@@ -136,6 +137,8 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
     if transfer_report is not None:
         metrics["transfer"] = summary(transfer_report)
     metadata = replace(metadata, params=params, metrics=metrics, data_range=data_range)
+    # what the alerts' reasons compare against: the normal train windows (all of them when unlabelled)
+    metadata = with_population_profile(metadata, windows, is_train & ~fraud, transactions=transactions)
     return TrainingRun(fitted.pipeline_model, metadata, report, test_pdf, choice, transfer_report)
 
 

@@ -177,3 +177,32 @@ def test_config_reference_is_the_loaders():
     text = README.read_text()
     table = text.split("<!-- config-reference:start -->", 1)[1].split("<!-- config-reference:end -->", 1)[0]
     assert table.strip() == reference_markdown().strip(), "run `fraudpipe config reference` and paste it into the README"
+
+
+def test_readme_registry_v2_is_the_schema_fraudpipe_schema_evolve_registers(tmp_path: Path):
+    """The walk-through's v2 body, built as the README builds it, is `fraudpipe schema evolve`'s v2:
+    following both must not register a third version."""
+    import json
+    import subprocess
+
+    from fraudpipe.registry.cli import _schema_text
+
+    section = README.read_text().split("<!-- section:registry -->", 1)[1].split("<!-- section:", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    (builder,) = re.findall(r"^python3 -c '[^']*' > /tmp/v2\.json$", block, flags=re.S | re.M)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", builder.replace("/tmp/", f"{tmp_path}/")], cwd=PROJECT_ROOT,
+                   check=True, timeout=30)
+    readme_v2 = json.loads(json.loads((tmp_path / "v2.json").read_text())["schema"])
+    assert readme_v2 == json.loads(_schema_text(None, 2))
+
+
+def test_files_the_readme_writes_into_the_checkout_are_git_ignored():
+    """`fraudpipe produce --to-file data/...` in the training example must not leave untracked files."""
+    import subprocess
+
+    outputs = {word for command in readme_commands() for i, word in enumerate(command)
+               if i and command[i - 1] == "--to-file" and not word.startswith("/")}
+    assert outputs, "the README's --to-file examples were not found"
+    for path in sorted(outputs):
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=PROJECT_ROOT, timeout=30)
+        assert ignored.returncode == 0, f"{path} (written by a README command) is not git-ignored"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import requests
 
 from fraudpipe import contracts
 from fraudpipe.avro import encode, frame_header
+from fraudpipe.broker import ensure_topics
 from fraudpipe.connect.server import ConnectServer
 from tests.fixtures.connect import (
     connector_states,
@@ -164,4 +167,31 @@ def test_labels_connector_writes_the_labels_table(connect_worker: ConnectServer,
     with sqlite3.connect(sqlite_db) as conn:
         pattern, event_time = conn.execute("SELECT pattern, event_time FROM labels WHERE transaction_id = 'lab-7'").fetchone()
     assert pattern == "card_testing" and event_time == int(labels[7]["event_time"].timestamp() * 1000)
+    requests.delete(f"{connect_worker.url}/connectors/{connector_name}", timeout=60)
+
+
+def test_a_connector_registered_before_its_topic_exists_writes_its_records(
+        connect_worker: ConnectServer, broker, registry, sqlite_db: Path, connector_name: str) -> None:
+    """The seed project's order: connectors registered with curl first, the producer (and its topic) later."""
+    topic = f"test-late-{uuid.uuid4().hex[:12]}"
+    config = sqlite_sink_config(topic=topic, db=sqlite_db, registry_url=registry.url)
+    created = requests.post(f"{connect_worker.url}/connectors", json={"name": connector_name, "config": config},
+                            timeout=30)
+    assert created.status_code == 201, created.text
+    assert [w for w in created.json()["warnings"] if repr(topic) in w and "does not exist" in w], created.json()
+    wait_running(connect_worker.url, connector_name)
+    status = requests.get(f"{connect_worker.url}/connectors/{connector_name}/status", timeout=10).json()
+    assert any(repr(topic) in w for w in status["warnings"]), status
+    time.sleep(3)  # the task's consumer has subscribed and found no such topic
+
+    ensure_topics(broker.bootstrap_servers, {topic: 2})
+    schema_id = register_schema(registry.url, contracts.value_subject(topic), contracts.transaction_schema_str(1))
+    records = [transaction(i, run="late") for i in range(5000)]
+    produce_transactions(broker.bootstrap_servers, topic, schema_id, records)
+
+    # generous: librdkafka's default metadata refresh (5 min) is what this guards against
+    wait_for(lambda: len(table_ids(sqlite_db)) >= len(records), timeout=60, what="5,000 rows of the late topic")
+    assert set(table_ids(sqlite_db)) == {r["transaction_id"] for r in records}
+    wait_for(lambda: "warnings" not in requests.get(f"{connect_worker.url}/connectors/{connector_name}/status",
+                                                    timeout=10).json(), timeout=30, what="the warning to go")
     requests.delete(f"{connect_worker.url}/connectors/{connector_name}", timeout=60)

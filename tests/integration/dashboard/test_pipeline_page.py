@@ -57,3 +57,30 @@ def test_pipeline_shows_subjects_connectors_topics_lag_and_stream(
 
     html = client.get("/pipeline").get_data(as_text=True)
     assert "Every component answers." in html and subject in html and connector_name in html and topic in html
+
+
+def test_a_deleted_connector_s_consumer_group_leaves_the_page(
+    broker, registry, connect_worker, topic: str, sqlite_db: Path, connector_name: str, dashboard_store: SqliteStore
+):
+    schema_id = register_schema(registry.url, contracts.value_subject(topic), contracts.transaction_schema_str())
+    config = sqlite_sink_config(topic=topic, db=sqlite_db, registry_url=registry.url)
+    created = requests.post(f"{connect_worker.url}/connectors", json={"name": connector_name, "config": config}, timeout=30)
+    assert created.status_code == 201, created.text
+    wait_running(connect_worker.url, connector_name)
+    produce_transactions(broker.bootstrap_servers, topic, schema_id, [transaction(i, run=topic) for i in range(20)])
+    client = create_app(Config(
+        kafka=KafkaConfig(bootstrap_servers=broker.bootstrap_servers),
+        schema_registry=SchemaRegistryConfig(url=registry.url),
+        connect=ConnectConfig(url=connect_worker.url),
+        store=StoreConfig(sqlite_path=str(dashboard_store.path)),
+        dashboard=DashboardConfig(probe_timeout_seconds=5.0, probe_cache_seconds=0.0),
+    )).test_client()
+    group = contracts.connect_group(connector_name)
+
+    def groups() -> list[str]:
+        return [g["group"] for g in client.get("/api/pipeline").get_json()["kafka"]["groups"]]
+
+    wait_for(lambda: group in groups(), timeout=60, what=f"{group} on the page")
+    assert requests.delete(f"{connect_worker.url}/connectors/{connector_name}", timeout=60).status_code == 204
+    wait_for(lambda: group not in groups(), timeout=30, what=f"{group} to leave the page")
+    assert group not in client.get("/pipeline").get_data(as_text=True)

@@ -105,6 +105,34 @@ def test_shipped_cassandra_sink_json_is_valid_and_maps_every_column_of_init_cql(
     assert row[[c for c, _ in tx.columns].index("event_time")] == event
 
 
+def test_shipped_label_day_tables_are_written_by_queries_that_bind_by_name() -> None:
+    config = json.loads((contracts.CONNECTORS_DIR / "cassandra-sink.json").read_text())["config"]
+    mappings = {m.table: m for m in parse_mappings(config, [contracts.TRANSACTIONS_TOPIC, contracts.LABELS_TOPIC])}
+    specs = table_specs()
+    labeled = dt.datetime(2026, 11, 21, 23, 59, tzinfo=dt.timezone.utc)
+    value = {"transaction_id": "t1", "pattern": "card_testing", "sender_account": "s1", "event_time": labeled, "labeled_at": labeled}
+    by_day = mappings[contracts.LABELS_BY_DAY_TABLE]
+    assert by_day.cql().startswith(f"INSERT INTO {contracts.KEYSPACE}.{contracts.LABELS_BY_DAY_TABLE} (")
+    assert "toDate((timestamp) :labeled_at)" in by_day.cql()
+    assert by_day.bind(record(value)) == value  # by name: the query uses :labeled_at twice
+    assert {c for c, _ in by_day.columns} | {"day"} == set(specs[contracts.LABELS_BY_DAY_TABLE].column_names)
+    days = mappings[contracts.LABEL_DAYS_TABLE]
+    assert f"'{contracts.LABEL_DAYS_PARTITION}'" in days.cql() and days.bind(record(value)) == {"labeled_at": labeled}
+
+
+@pytest.mark.parametrize("settings, problem", [
+    ({"query": "INSERT INTO ks.t (a, b) VALUES (:a, :b)", "mapping": "a=value.a"}, r"unmapped: b; not in the query: -"),
+    ({"query": "INSERT INTO ks.t (a) VALUES (:a)", "mapping": "a=value.a, c=value.c"}, r"unmapped: -; not in the query: c"),
+    ({"query": "INSERT INTO ks.t (a) VALUES (?)", "mapping": "a=value.a"}, "no named bind variables"),
+    ({"query": "INSERT INTO ks.t (a) VALUES (:a)", "mapping": "a=value.a, __ttl=value.t"}, "USING clause"),
+    ({"query": "INSERT INTO ks.t (a) VALUES (:a)", "mapping": "a=value.a", "ttl": "60"}, "USING clause"),
+])
+def test_custom_query_must_bind_exactly_the_mapping(settings: dict, problem: str) -> None:
+    config = {f"topic.tx.ks.t.{key}": value for key, value in settings.items()}
+    with pytest.raises(ValueError, match=problem):
+        parse_mappings(config, ["tx"])
+
+
 def test_validation_reports_cassandra_specific_errors() -> None:
     base = {"name": "c", "connector.class": CassandraSinkConnector.class_name, "topics": "tx",
             "key.converter": "org.apache.kafka.connect.storage.StringConverter",

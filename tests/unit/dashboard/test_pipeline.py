@@ -8,7 +8,9 @@ from typing import Iterator
 
 import pytest
 
-from dashboard.pipeline import PipelineProbe, probe_connect, probe_kafka, probe_registry, probe_stream
+from dashboard.pipeline import (PipelineProbe, hide_deleted_connector_groups, probe_connect, probe_kafka, probe_registry,
+                                probe_stream)
+from fraudpipe import contracts
 from fraudpipe.broker import free_port
 from fraudpipe.store.sqlite import SqliteStore
 from tests.fixtures.dashboard import MINUTE, dashboard_test_config, metrics_row
@@ -74,6 +76,31 @@ def test_stream_status_from_latest_metrics_row(tmp_path):
     stalled = probe_stream(store, stale_seconds=30, now=NOW)
     assert not stalled["up"] and stalled["status"] == "stalled" and "stale after 30 s" in stalled["error"]
     store.close()
+
+
+def test_last_batch_is_the_stream_s_last_batch_not_its_last_closed_window(tmp_path):
+    """Windows close once a minute; batches run every trigger. The page reports the batch."""
+    store = SqliteStore(tmp_path / "s.db")
+    minute_row = metrics_row(NOW - 2 * MINUTE, 7, transactions=10, flagged=0)
+    store.upsert_metrics([{**minute_row, "updated_at": NOW - 34_000}])  # the last window closed 34 s ago
+    store.record_stream_progress({"query": contracts.STREAM_QUERY_NAME, "batch_id": 24, "updated_at": NOW - 1_500})
+    status = probe_stream(store, stale_seconds=60, now=NOW)
+    assert status["status"] == "running" and status["last_batch_id"] == 24
+    assert status["last_batch_at"] == NOW - 1_500 and status["age_seconds"] == 1.5
+    store.close()
+
+
+def test_a_deleted_connector_s_consumer_group_is_not_listed():
+    kafka = {"component": "kafka", "up": True, "groups": [
+        {"group": "connect-sqlite-sink", "lag": [{"topic": "transactions", "lag": 3}]},
+        {"group": "connect-deleted-sink", "lag": [{"topic": "transactions", "lag": 90_000}]},
+        {"group": "my-own-app", "lag": []},
+    ]}
+    connect = {"component": "kafka connect", "up": True, "connectors": [{"name": name} for name in CONNECT_BODY]}
+    assert [g["group"] for g in hide_deleted_connector_groups(kafka, connect)["groups"]] == [
+        "connect-sqlite-sink", "my-own-app"]
+    # Connect down: nothing to compare with, every group stays
+    assert hide_deleted_connector_groups(kafka, {"component": "kafka connect", "up": False}) == kafka
 
 
 def test_snapshot_is_cached_for_probe_cache_seconds(tmp_path):

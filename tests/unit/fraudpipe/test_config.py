@@ -65,3 +65,30 @@ def test_invalid_backend_is_rejected():
 def test_missing_file_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "nope.yml", environ={})
+
+
+def test_a_mistyped_env_override_names_the_variable_not_the_file():
+    with pytest.raises(ConfigError) as error:
+        load_config(environ={"FRAUDPIPE_PRODUCER__RATTE": "5"})
+    message = str(error.value)
+    assert message.startswith("environment variable FRAUDPIPE_PRODUCER__RATTE: unknown key producer.ratte")
+    assert "config.yml" not in message and "rate" in message.split("known keys in producer:")[1]
+
+
+def test_a_mistyped_env_override_inside_a_pattern_names_the_variable():
+    with pytest.raises(ConfigError, match=r"^environment variable FRAUDPIPE_PRODUCER__PATTERNS__CARD_TESTING__SHAREE: "
+                                          r"unknown key producer\.patterns\.card_testing\.sharee"):
+        load_config(environ={"FRAUDPIPE_PRODUCER__PATTERNS__CARD_TESTING__SHAREE": "0.1"})
+    config = load_config(environ={"FRAUDPIPE_PRODUCER__PATTERNS__CARD_TESTING__SHARE": "0.01"})
+    assert config.producer.patterns["card_testing"].share == 0.01
+
+
+def test_a_badly_typed_env_override_names_the_variable():
+    with pytest.raises(ConfigError, match=r"producer\.rate must be float, got 'fast' \(set by environment variable "
+                                          r"FRAUDPIPE_PRODUCER__RATE\)"):
+        load_config(environ={"FRAUDPIPE_PRODUCER__RATE": "fast"})
+
+
+def test_a_negative_producer_rate_is_refused():
+    with pytest.raises(ConfigError, match=r"producer\.rate .* got -5.*FRAUDPIPE_PRODUCER__RATE"):
+        load_config(environ={"FRAUDPIPE_PRODUCER__RATE": "-5"})

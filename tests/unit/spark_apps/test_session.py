@@ -25,9 +25,10 @@ def test_the_configured_flags_start_the_jvm(training: bool) -> None:
     # Spark starts its driver with -XX:+IgnoreUnrecognizedVMOptions, so a misspelt flag would
     # silently do nothing there; a plain JVM refuses it.
     spark = load_config().spark
-    flags = driver_java_options(spark, spark.train_java_options if training else "")
+    flags = driver_java_options(spark, spark.train_java_options if training else spark.stream_java_options)
     java = shutil.which("java")
     assert java, "Java 17+ is required (README)"
     result = subprocess.run([java, *shlex.split(flags), "-version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "-XX:+UseParallelGC" in flags and ("InlineSmallCode" in flags) == training
+    assert ("MaxNewSize" in flags) == (not training)  # the stream's small young generation (docs/memory.md)

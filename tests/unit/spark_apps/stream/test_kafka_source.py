@@ -129,3 +129,35 @@ def test_only_record_errors_are_skipped_to_the_dlq():
             raise StreamError("registry unreachable")
 
         sd.BatchDecoder(sd.make_codec(failing)).decode([(b"k", frame(1, record(0, 1)), 0)], watermark_ms=0)
+
+
+DECODE_IN_A_FRESH_INTERPRETER = """
+import sys
+from tests.unit.spark_apps.stream.test_kafka_source import MINUTE, SCHEMAS, frame, record
+from spark_apps.stream import decode as sd
+from spark_apps.features import INPUT_COLUMNS
+
+def lookup(schema_id):
+    return SCHEMAS[schema_id]
+
+watermark = 10 * MINUTE
+records = [(b"k", frame(1, record(0, 9 * MINUTE)), 0), (b"k", frame(2, record(1, 11 * MINUTE, device_id="D")), 1),
+           (b"k", frame(1, record(2, 11 * MINUTE)), 2), (b"g", b"garbage", 3)]
+for version, columns in ((1, INPUT_COLUMNS), (2, None)):
+    out = sd.BatchDecoder(sd.make_codec(lookup, version), version, columns).decode(records, watermark_ms=watermark)
+    assert out.batch.num_rows == 4 and out.late == 1 and len(out.rejected) == 1, out
+print("pandas" in sys.modules)
+"""
+
+
+def test_decoding_a_batch_does_not_import_pandas_into_the_worker():
+    """Spark's Python workers run this decoding; pandas there would only cost memory (~45 MB each)."""
+    import subprocess
+    import sys
+
+    from fraudpipe.contracts import PROJECT_ROOT
+
+    result = subprocess.run([sys.executable, "-c", DECODE_IN_A_FRESH_INTERPRETER], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -71,7 +71,7 @@ def test_outputs_flag_card_testing_with_explanation_and_count_every_record(windo
     explanation = json.loads(alert["explanation"])
     assert {e["feature"] for e in explanation} >= {"small_amount_count"}
     small = next(e for e in explanation if e["feature"] == "small_amount_count")
-    assert small["value"] == 12 and small["normal"] == 0  # in the feature's own units
+    assert small["value"] == 12 and small["text"].startswith("12 charges under $5.00")  # in user units
     assert alert["latency_ms"] == now - alert["window_end"]
     totals = {k: sum(r[k] for r in outputs.metrics) for k in ("transactions", "windows", "flagged_windows",
                                                              "flagged_transactions", "late_records", "dlq_records")}
@@ -105,3 +105,18 @@ def test_fast_scoring_equals_score_windows_on_flagged_rows():
     for column in ("is_fraud", "score", "cluster", "model_version"):
         assert fast[column].tolist() == reference[column].tolist()
     assert fast["explanation"][0] == reference["explanation"][0] and fast["is_fraud"][0]
+
+
+def test_every_batch_records_the_stream_s_progress_even_one_that_closes_no_window(spark, tmp_path):
+    from fraudpipe import contracts
+    from fraudpipe.store.sqlite import SqliteStore
+    from spark_apps.stream.job import with_store_path
+
+    writer = BatchWriter(with_store_path(Config(), str(tmp_path / "s.db")))
+    empty = spark.createDataFrame([], "sender_account string, window_start timestamp")
+    writer(empty, 5)
+    with SqliteStore(tmp_path / "s.db") as store:
+        progress = store.stream_progress(contracts.STREAM_QUERY_NAME)
+        assert progress is not None and progress["batch_id"] == 5 and progress["updated_at"] > 0
+        now = progress["updated_at"]
+        assert store.metric_rows(since_ms=now - 3_600_000, until_ms=now + 60_000) == []  # nothing to count

@@ -154,3 +154,48 @@ def test_the_test_minutes_labels_change_nothing_in_the_model(trained, spark, tmp
         assert getattr(again.metadata, name) == getattr(run.metadata, name), name
     assert again.metadata.params["train_f1"] == run.metadata.params["train_f1"]
     assert again.report["fraud_windows"] == 0  # the test side did lose its labels
+
+
+def test_the_trained_models_alerts_score_at_or_above_its_threshold_with_deviating_reasons(trained) -> None:
+    import re
+
+    import pandas as pd
+
+    from spark_apps.scoring import score_matrix, untransform
+    from spark_apps.stream.outputs import build_outputs
+
+    _config, run, _directory, _lines = trained
+    meta = run.metadata
+    profile = meta.population_profile  # normal train windows of the run, amounts in the data's currency
+    assert profile["currency"] == "USD" and 0 < profile["windows"] <= meta.data_range["train_windows"]
+    assert set(profile["quantiles"]) == set(meta.feature_names)
+    held_out = run.test_windows.drop(columns=["is_fraud", "score", "cluster"])
+    # the held-out windows (few alerts), and 5,000 windows drawn around the model's fraud centroids
+    # (scaled space, back to raw units, counts whole): many alerts of a real trained model to check
+    rng = np.random.default_rng(5)
+    fraud_centroids = np.asarray(meta.centroids)[list(meta.fraud_clusters)]
+    scaled = fraud_centroids[rng.integers(0, len(fraud_centroids), 5_000)] + rng.normal(0.0, 0.7, (5_000, len(meta.feature_names)))
+    near = held_out.sample(5_000, replace=True, random_state=5).reset_index(drop=True)
+    for name, values in zip(meta.feature_names, untransform(scaled, meta).T):
+        near[name] = np.maximum(values if name in ("avg_amount_minor", "failed_ratio") else np.round(values), 0.0)
+    windows = pd.concat([held_out, near], ignore_index=True)
+    result = score_matrix(windows[list(meta.feature_names)].to_numpy(dtype=float), meta)
+    assert result["is_fraud"].tolist() == (result["score"] >= meta.threshold).tolist()
+    outputs = build_outputs(windows, meta, batch_id=0, now_ms=0)
+    assert len(outputs.alerts) == int(result["is_fraud"].sum()) > 20
+    assert min(a["score"] for a in outputs.alerts) >= meta.threshold == meta.score_threshold
+    level = {p: profile["levels"].index(p) for p in (0.1, 0.9)}
+    explained = 0
+    for alert in outputs.alerts:
+        features = json.loads(alert["features"])
+        reasons = json.loads(alert["explanation"])
+        explained += bool(reasons)
+        for r in reasons:
+            q = profile["quantiles"][r["feature"]]
+            beyond = features[r["feature"]] > q[level[0.9]] if r["direction"] == "high" else features[r["feature"]] < q[level[0.1]]
+            assert beyond and r["contribution"] > 0
+            if r["unit"] == "money":
+                assert re.match(r"^\$\d{1,3}(,\d{3})*\.\d{2} ", r["text"])
+            elif r["unit"] == "count":
+                assert re.match(r"^\d{1,3}(,\d{3})* ", r["text"])
+    assert explained >= 0.8 * len(outputs.alerts)  # most alerts name at least one reason
