@@ -140,18 +140,25 @@ class ModelConfig:
     first_model_transactions: int = 300000  # `fraudpipe up` with no model yet: a first model in about half a minute
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
     max_iter: int = 20
-    train_fraction: float = 0.8  # of the windows; the rest is the held-out evaluation split
-    # the window features the model is fitted on (a subset of spark_apps.features.FEATURE_NAMES):
-    # failed_count, small_amount_count, failed_ratio and distinct_types are left out because
-    # one failed or tiny transaction moved a quiet window by 5+ standard deviations (docs/training.md)
+    train_fraction: float = 0.8  # of the minutes: train on the earlier ones, evaluate on the later ones
+    # `fraudpipe train` (generated data) also evaluates the model on a dataset generated from this
+    # shifted producer configuration (its later minutes): metrics.transfer. "" = none.
+    transfer_config: str = "benchmarks/detection/shifted.yml"
+    transfer_transactions: int = 300000  # size of that shifted dataset
+    # the features the model is fitted on: window features (spark_apps.features.FEATURE_NAMES) and
+    # per-sender context features (spark_apps.history.CONTEXT_FEATURES). The default is the
+    # sender's minute together with the minute before when one burst spans both (pair_*), plus
+    # its history: receivers it never paid, its baseline, idle time, the last few minutes (docs/detection.md)
     features: tuple[str, ...] = (
-        "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
-        "remote_amount_minor",
+        "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
+        "idle_minutes", "recent_tx", "recent_amount_minor",
     )
-    # fed through log1p before scaling: counts and amounts are heavy-tailed
+    # fed through log1p before scaling: counts, amounts and durations are heavy-tailed
     log_features: tuple[str, ...] = (
-        "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
-        "remote_amount_minor",
+        "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
+        "idle_minutes", "recent_tx", "recent_amount_minor",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
     tail_k: int = 128  # KMeans clusters fitted on the normal tail (0 = none)
@@ -167,6 +174,8 @@ class ModelConfig:
             raise ConfigError(f"model.train_fraction must be between 0 and 1, got {self.train_fraction}")
         if self.fraud_k < 1 or self.fit_sample < self.k:
             raise ConfigError(f"model.fraud_k must be >= 1 and model.fit_sample >= model.k, got {self.fraud_k}, {self.fit_sample}")
+        if self.transfer_transactions < 1:
+            raise ConfigError(f"model.transfer_transactions must be at least 1, got {self.transfer_transactions}")
         if self.tail_k < 0 or not 0.0 <= self.tail_share < 1.0:
             raise ConfigError(f"model.tail_k must be >= 0 and model.tail_share in [0, 1), got {self.tail_k}, {self.tail_share}")
 

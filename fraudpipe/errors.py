@@ -94,5 +94,9 @@ class DashboardError(FraudpipeError):
         super().__init__(message)
 
 
+class DatasetError(ModelError):
+    """An input dataset file (labelled transactions) is missing, unreadable or malformed; the message says what."""
+
+
 class RealstackError(FraudpipeError):
     """The real-stack bench (Apache Kafka and Cassandra from Maven jars) could not be fetched, started or reached."""
