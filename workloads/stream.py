@@ -41,7 +41,10 @@ def normal_population(rows: int = 2_000, seed: int = 5) -> dict[str, np.ndarray]
     return {"tx_count": tx.astype(float), "total_amount_minor": total, "failed_count": failed.sum(axis=1).astype(float),
             "distinct_receivers": np.minimum(tx, 1 + rng.binomial(tx - 1, 0.5)).astype(float),
             "max_amount_minor": amounts.max(axis=1), "small_amount_count": ((amounts < 500) & present).sum(axis=1) * 1.0,
-            "avg_amount_minor": total / tx, "failed_ratio": failed.sum(axis=1) / tx}
+            "avg_amount_minor": total / tx, "failed_ratio": failed.sum(axis=1) / tx,
+            # a quiet sender's minute seldom pairs with the one before: its pair is itself
+            "pair_tx_count": tx.astype(float), "pair_failed_count": failed.sum(axis=1).astype(float),
+            "pair_small_amount_count": ((amounts < 500) & present).sum(axis=1) * 1.0}
 
 
 def tiny_model(version: str | None = None, *, fraud_first: bool = False, currency: str = "USD") -> ModelMetadata:
@@ -79,7 +82,12 @@ START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on a minute boundary
 def producer_config(config: Config, *, card_testing_share: float = 0.04, event_rate: float = 40.0) -> ProducerConfig:
     """The producer's config with more card testing than production, so a small run has many instances."""
     patterns = dict(config.producer.patterns)
-    patterns["card_testing"] = dataclasses.replace(patterns["card_testing"], share=card_testing_share)
+    card_testing = patterns["card_testing"]
+    # the pipeline tests check one alert per burst with a two-centroid model: keep the card
+    # testing that probes several times a minute (the slow variant is detection's business,
+    # measured by benchmarks/detection, not the pipeline's)
+    fast = {name: variant for name, variant in card_testing.variants.items() if name != "slow"}
+    patterns["card_testing"] = dataclasses.replace(card_testing, share=card_testing_share, variants=fast)
     return dataclasses.replace(config.producer, patterns=patterns, clock="simulated", event_rate=event_rate, seed=11)
 
 

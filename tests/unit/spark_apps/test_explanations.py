@@ -11,6 +11,8 @@ import pytest
 
 from spark_apps import explanations as ex
 from spark_apps.scoring import ModelMetadata, score_matrix, score_windows
+from spark_apps.history import SenderHistory
+from spark_apps.stream.context import BatchWindows
 from spark_apps.stream.outputs import build_outputs
 from workloads.stream import CARD_TESTING_WINDOW, NORMAL_WINDOW, normal_population, tiny_model
 
@@ -35,6 +37,11 @@ def random_windows(rows: int, seed: int) -> pd.DataFrame:
         "small_amount_count": small, "avg_amount_minor": total / tx, "failed_ratio": failed / tx,
         "distinct_types": rng.integers(1, 4, rows), "transfer_count": rng.binomial(tx, 0.3),
         "remote_amount_minor": total // 2,
+        # the tiny model scores pairs: a random window here is its own pair
+        "pair_tx_count": tx, "pair_failed_count": failed, "pair_small_amount_count": small,
+        # what the stream's windows carry for the sender history
+        "first_event_ms": T0.value // 1_000_000 + 1_000, "last_event_ms": T0.value // 1_000_000 + 50_000,
+        "receiver_hashes": [list(range(int(n))) for n in np.minimum(tx, rng.integers(1, 20, rows))],
     })
 
 
@@ -61,7 +68,7 @@ def test_reasons_of_a_card_testing_window_are_in_user_units() -> None:
     assert 1 <= len(reasons) <= ex.EXPLAIN_TOP
     assert [r["contribution"] for r in reasons] == sorted((r["contribution"] for r in reasons), reverse=True)
     by_feature = {r["feature"]: r for r in reasons}
-    assert by_feature["small_amount_count"]["text"].startswith("12 charges under $5.00 in the minute; higher than")
+    assert by_feature["small_amount_count"]["text"].startswith(f"{CARD_TESTING_WINDOW['small_amount_count']} charges under $5.00 in the minute; higher than")
     assert by_feature["small_amount_count"]["population_percentile"] >= 99.0
     for r in reasons:
         assert set(r) >= {"feature", "value", "typical_for_sender", "population_percentile", "contribution", "text"}
@@ -96,11 +103,11 @@ def test_money_reason_states_sender_history_and_population() -> None:
 
 def test_no_reason_for_a_value_ordinary_for_the_sender_or_the_population() -> None:
     model = tiny_model("v1")
-    # a business whose typical minute is 14 transactions: 12 is ordinary for it, so tx_count is no reason
-    busy = json.loads(score_windows(window(typical_tx=14.0, typical_amount_minor=2_000.0, history_windows=100.0),
-                                    model)["explanation"].iloc[0])
-    plain = json.loads(score_windows(window(), model)["explanation"].iloc[0])
-    assert "tx_count" in {r["feature"] for r in plain} and "tx_count" not in {r["feature"] for r in busy}
+    # a business whose typical minute is 40 transactions: 40 is ordinary for it, so pair_tx_count is no reason
+    busy = json.loads(score_windows(window(pair_tx_count=40, typical_tx=40.0, typical_amount_minor=2_000.0,
+                                           history_windows=100.0), model)["explanation"].iloc[0])
+    plain = json.loads(score_windows(window(pair_tx_count=40), model)["explanation"].iloc[0])
+    assert "pair_tx_count" in {r["feature"] for r in plain} and "pair_tx_count" not in {r["feature"] for r in busy}
     # a flagged window whose only pull toward fraud is an ordinary value has no reason at all
     ordinary = dict(NORMAL_WINDOW, distinct_receivers=2)
     values = {**ordinary}
@@ -139,7 +146,9 @@ def test_every_reason_over_many_random_windows_is_a_deviation_that_pulls_toward_
 def test_every_alert_scores_at_or_above_its_models_threshold(threshold, outlier) -> None:
     model = dataclasses.replace(tiny_model("v7"), score_threshold=threshold, outlier_distance=outlier)
     frame = random_windows(5_000, seed=11)
-    outputs = build_outputs(frame, model, batch_id=1, now_ms=int(T0.value // 1_000_000) + 120_000)
+    # through the stream's own path: each sender's one window is its own pair
+    batch = BatchWindows.from_pandas(frame.drop(columns=["pair_tx_count", "pair_failed_count", "pair_small_amount_count"]))
+    outputs = build_outputs(batch, model, batch_id=1, now_ms=int(T0.value // 1_000_000) + 120_000, history=SenderHistory())
     result = score_matrix(frame[list(model.feature_names)].to_numpy(dtype=float), model)
     assert result["is_fraud"].tolist() == (result["score"] >= model.threshold).tolist()
     assert 0 < len(outputs.alerts) < len(frame)
@@ -150,9 +159,9 @@ def test_every_alert_scores_at_or_above_its_models_threshold(threshold, outlier)
 
 def test_an_outlier_is_flagged_by_its_score_rising_with_the_distance() -> None:
     model = dataclasses.replace(tiny_model("v1"), score_threshold=0.6, outlier_distance=3.0)
-    # far from normal on amounts only (nearer normal than card testing): flagged through the outlier path
-    far = pd.DataFrame([dict(NORMAL_WINDOW, total_amount_minor=a, max_amount_minor=a, avg_amount_minor=a)
-                        for a in (200_000, 400_000, 4_000_000)])
+    # far from normal on the pair's transactions alone (still nearer normal than card testing):
+    # flagged through the outlier path
+    far = pd.DataFrame([dict(NORMAL_WINDOW, pair_tx_count=n) for n in (100, 200, 400)])
     result = score_matrix(far[list(model.feature_names)].to_numpy(dtype=float), model)
     assert result["is_fraud"].all() and (np.diff(result["score"]) > 0).all()
     assert result["score"][0] >= 0.6 and result["score"][-1] < 1.0
@@ -187,7 +196,8 @@ def test_with_cluster_spreads_the_contributions_are_the_features_terms_of_the_lo
     from spark_apps.scoring import log_likelihoods
 
     base = tiny_model("v1")
-    spread = ((0.3, 0.5, 0.2, 0.4, 0.6, 0.1, 0.5, 0.2), (2.0, 1.0, 3.0, 1.5, 0.8, 2.5, 1.0, 0.7))
+    per_feature = ((0.3, 0.5, 0.2, 0.4, 0.6, 0.1, 0.5, 0.2), (2.0, 1.0, 3.0, 1.5, 0.8, 2.5, 1.0, 0.7))
+    spread = tuple(values[:len(base.feature_names)] for values in per_feature)
     model = dataclasses.replace(base, cluster_spread=spread, cluster_weight=(0.98, 0.02))
     frame = window()
     result = score_matrix(frame[list(model.feature_names)].to_numpy(dtype=float), model)
