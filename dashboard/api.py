@@ -23,6 +23,11 @@ def alerts() -> Response:
     return jsonify(handlers.alerts(request.args))
 
 
+@bp.get("/alerts/<sender>/<window_start>")
+def alert(sender: str, window_start: str) -> Response:
+    return jsonify(handlers.alert(sender, window_start, request.args))
+
+
 @bp.get("/senders/<sender>")
 def sender(sender: str) -> Response:
     return jsonify(handlers.sender(sender, request.args))

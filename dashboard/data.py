@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from fraudpipe.contracts import FAILED_STATUSES
+from fraudpipe.errors import DashboardError
 from fraudpipe.store.base import Store
 from dashboard.params import MINUTE_MS, TimeRange, encode_cursor
 
@@ -69,6 +70,38 @@ def alerts_page(
         "filters": {"sender": sender, "min_score": min_score},
         "alerts": [alert_view(r) for r in rows],
         "next_cursor": cursor,
+    }
+
+
+MODEL_ROWS = 100  # model versions searched for an alert's own (newest first)
+
+
+def alert_detail(store: Store, sender: str, window_start: int) -> dict[str, Any]:
+    """One alert with its reasons, its features, and the threshold and currency of the model version that flagged it."""
+    rows = store.alerts_for_sender(sender=sender, since_ms=window_start, until_ms=window_start + 1, limit=1)
+    if not rows:
+        raise DashboardError(f"no alert for sender {sender} in the window starting at {window_start} (epoch ms)",
+                             http_status=404)
+    alert = alert_view(rows[0])
+    model = next((row for row in store.models(limit=MODEL_ROWS) if row.get("version") == alert.get("model_version")), None)
+    metadata = parse_json_text(model.get("metadata")) if model else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    profile = metadata.get("population_profile") or {}
+    features = alert.get("features") if isinstance(alert.get("features"), dict) else {}
+    return {
+        "alert": alert,
+        "model": {
+            "version": alert.get("model_version"),
+            "known": model is not None,
+            # None: the model flags a window nearer a fraud centroid than every normal one (score >= 0.5)
+            "score_threshold": metadata.get("score_threshold"),
+            "currency": profile.get("currency"),
+            "profiled_windows": profile.get("windows"),
+        },
+        # money (minor units) shown in the model's currency, ratios as percent
+        "features": [{"name": name.removesuffix("_minor"), "value": value,
+                      "unit": "money" if name.endswith("_minor") else "share" if name.endswith("_ratio") else "number"}
+                     for name, value in features.items()],
     }
 
 

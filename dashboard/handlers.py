@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from fraudpipe.store.base import MAX_LIMIT
 from dashboard import context, data, models as model_data, overview as overview_data, quality
 from dashboard.params import (
+    bad,
     MAX_PAGE_SIZE,
     MAX_RANGE_MINUTES,
     MINUTE_MS,
@@ -47,6 +48,16 @@ def alerts(args: Mapping[str, str]) -> dict[str, Any]:
         min_score=parse_float(args, "min_score"),
         after=decode_cursor(args.get("cursor")),
     )
+
+
+def alert(sender_account: str, window_start: str, args: Mapping[str, str]) -> dict[str, Any]:
+    check_known(args, ())
+    account = parse_sender(sender_account, required=True)
+    assert account is not None
+    if not window_start.isdigit() or len(window_start) > 15:
+        raise bad(f"window_start must be epoch milliseconds, got {window_start!r}")
+    start = int(window_start)
+    return data.alert_detail(context.store(), account, start)
 
 
 def sender(sender_account: str, args: Mapping[str, str]) -> dict[str, Any]:

@@ -41,6 +41,13 @@ def alerts() -> str:
                            live=not request.args.get("cursor"), newest_args=newest, older_args=older)
 
 
+@alerts_bp.get("/alerts/<sender>/<window_start>")
+def alert(sender: str, window_start: str) -> str:
+    payload = handlers.alert(sender, window_start, request.args)
+    return render_template("alert.html", page="alert", data=payload, live=False,
+                           api=_api_url("api.alert", sender=sender, window_start=window_start))
+
+
 @sender_bp.get("/senders")
 def sender_search() -> Response:
     """The sender form posts here (GET ?sender=...), and is sent on to the sender's page."""

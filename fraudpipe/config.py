@@ -18,6 +18,10 @@ import yaml
 
 from fraudpipe.contracts import PROJECT_ROOT, TRANSACTION_SCHEMA_VERSIONS
 from fraudpipe.errors import ConfigError
+from fraudpipe.producer_config import (  # noqa: F401  (re-exported: the producer's section lives there)
+    AmountConfig, BusinessConfig, DormantConfig, FamilyConfig, IntRange, ProducerConfig, Range, SegmentsConfig,
+    TrafficConfig, VariantConfig,
+)
 
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.yml"
 CONFIG_FILE_ENV = "FRAUDPIPE_CONFIG"
@@ -96,6 +100,8 @@ class SparkConfig:
     # jvm only: a directory with the spark-sql-kafka-0-10 and spark-avro jars (at the pyspark
     # version) and their dependencies; "" = spark.jars.packages, resolved from Maven Central
     kafka_jars_dir: str = ""
+    # the sender history beside the checkpoint: a full snapshot every this many batches, deltas between
+    history_snapshot_batches: int = 50
 
     def __post_init__(self) -> None:
         if self.watermark_seconds < 0 or self.trigger_seconds < 0 or self.max_records_per_trigger < 0:
@@ -105,101 +111,8 @@ class SparkConfig:
                               f"got {self.reader_schema_version}")
         if self.kafka_source not in KAFKA_SOURCES:
             raise ConfigError(f"spark.kafka_source must be one of {', '.join(KAFKA_SOURCES)}, got {self.kafka_source!r}")
-
-
-@dataclass(frozen=True)
-class AmountConfig:
-    """A log-normal amount distribution in major units (dollars): median and sigma of ln(amount)."""
-
-    median: float = 40.0
-    sigma: float = 1.0
-
-
-@dataclass(frozen=True)
-class BurstConfig:
-    """One burst shape: a fraud pattern (labelled) or a legitimate burst (not labelled).
-
-    An instance is one sender making min_size..max_size transactions inside one 1-minute
-    event-time window; `share` is the fraction of all transactions that belong to the shape.
-    """
-
-    share: float = 0.0
-    min_size: int = 1
-    max_size: int = 1
-    span_seconds: float = 50.0
-    transaction_types: tuple[str, ...] = ("PURCHASE",)
-    channels: tuple[str, ...] = ("ONLINE",)
-    amount: AmountConfig = field(default_factory=AmountConfig)
-    failed_share: float = 0.02
-    receivers: str = "merchant"  # merchant | account | new (never seen before)
-    receiver_pool: int = 0  # distinct receivers per instance; 0 = a fresh draw per transaction
-
-
-@dataclass(frozen=True)
-class TrafficConfig:
-    """Background traffic: account activity, transaction mix, amounts, failures, disorder."""
-
-    merchants: int = 2000
-    activity_skew: float = 1.1
-    # A person makes a few card transactions a minute at most: the Zipf skew is capped at
-    # this expected background rate per account (0 = uncapped); bursts come on top.
-    max_account_tx_per_minute: float = 2.5
-    type_mix: dict[str, float] = field(default_factory=lambda: types.MappingProxyType(
-        {"PURCHASE": 0.6, "PAYMENT": 0.15, "TRANSFER": 0.15, "WITHDRAWAL": 0.08, "OTHER": 0.02}))
-    amounts: dict[str, AmountConfig] = field(default_factory=lambda: types.MappingProxyType({
-        "PURCHASE": AmountConfig(35.0, 1.0), "PAYMENT": AmountConfig(80.0, 0.9),
-        "TRANSFER": AmountConfig(150.0, 1.2), "WITHDRAWAL": AmountConfig(60.0, 0.6),
-        "OTHER": AmountConfig(20.0, 1.0)}))
-    failed_share: float = 0.02
-    currency: str = "USD"
-    out_of_order_share: float = 0.05
-    out_of_order_max_seconds: float = 5.0
-    late_share: float = 0.01
-    late_min_seconds: float = 30.0
-    late_max_seconds: float = 120.0
-
-
-def _default_patterns() -> types.MappingProxyType:
-    return types.MappingProxyType({
-        "card_testing": BurstConfig(0.004, 15, 40, 45.0, ("PURCHASE",), ("ONLINE",), AmountConfig(1.5, 0.5), 0.8, "merchant", 2),
-        "account_takeover": BurstConfig(0.001, 2, 5, 40.0, ("TRANSFER",), ("ONLINE", "MOBILE"), AmountConfig(5000.0, 0.4), 0.1, "new", 0),
-        "velocity_spike": BurstConfig(0.003, 20, 50, 50.0, ("PURCHASE", "PAYMENT"), ("ONLINE", "MOBILE", "POS"), AmountConfig(35.0, 1.0), 0.03, "merchant", 0),
-        "mule_fan_out": BurstConfig(0.002, 10, 25, 50.0, ("TRANSFER",), ("ONLINE", "MOBILE"), AmountConfig(400.0, 0.3), 0.02, "account", 0),
-    })
-
-
-def _default_bursts() -> types.MappingProxyType:
-    return types.MappingProxyType({
-        "shopping_spree": BurstConfig(0.01, 4, 14, 50.0, ("PURCHASE",), ("POS", "ONLINE", "MOBILE"), AmountConfig(35.0, 1.0), 0.02, "merchant", 0),
-        "payroll": BurstConfig(0.004, 6, 18, 50.0, ("TRANSFER", "PAYMENT"), ("ONLINE",), AmountConfig(1500.0, 0.5), 0.01, "account", 0),
-        "big_purchase": BurstConfig(0.001, 1, 2, 30.0, ("PURCHASE", "TRANSFER"), ("POS", "ONLINE"), AmountConfig(3000.0, 0.5), 0.05, "merchant", 0),
-        "retries": BurstConfig(0.002, 2, 6, 40.0, ("PURCHASE",), ("ONLINE", "MOBILE"), AmountConfig(25.0, 0.8), 0.5, "merchant", 1),
-    })
-
-
-@dataclass(frozen=True)
-class ProducerConfig:
-    """`fraudpipe produce`: send rate, clock, the traffic model and the burst shapes."""
-
-    rate: float = 200.0  # transactions per wall-clock second; 0 = as fast as possible
-    seed: int = 42
-    accounts: int = 20000
-    schema_version: int = 1
-    clock: str = "realtime"  # realtime | simulated
-    event_rate: float = 200.0  # simulated clock: transactions per event-time second
-    start_ms: int = 0  # simulated clock: first event time (epoch ms); 0 = now
-    label_delay_seconds: float = 30.0  # labels are published this much event time later
-    batch_size: int = 20000
-    linger_ms: int = 20  # librdkafka batching delay: larger batches, fewer requests
-    delivery_timeout_ms: int = 30000  # a record not acknowledged by then counts as a delivery error
-    traffic: TrafficConfig = field(default_factory=TrafficConfig)
-    patterns: dict[str, BurstConfig] = field(default_factory=_default_patterns)
-    bursts: dict[str, BurstConfig] = field(default_factory=_default_bursts)
-
-    def __post_init__(self) -> None:
-        if self.rate < 0 or self.event_rate < 0:
-            raise ConfigError(f"producer.rate and producer.event_rate must be >= 0 (0 = as fast as possible), "
-                              f"got {self.rate:g}, {self.event_rate:g}")
+        if self.history_snapshot_batches < 1:
+            raise ConfigError(f"spark.history_snapshot_batches must be >= 1, got {self.history_snapshot_batches}")
 
 
 @dataclass(frozen=True)
@@ -227,18 +140,25 @@ class ModelConfig:
     first_model_transactions: int = 300000  # `fraudpipe up` with no model yet: a first model in about half a minute
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
     max_iter: int = 20
-    train_fraction: float = 0.8  # of the windows; the rest is the held-out evaluation split
-    # the window features the model is fitted on (a subset of spark_apps.features.FEATURE_NAMES):
-    # failed_count, small_amount_count, failed_ratio and distinct_types are left out because
-    # one failed or tiny transaction moved a quiet window by 5+ standard deviations (docs/training.md)
+    train_fraction: float = 0.8  # of the minutes: train on the earlier ones, evaluate on the later ones
+    # `fraudpipe train` (generated data) also evaluates the model on a dataset generated from this
+    # shifted producer configuration (its later minutes): metrics.transfer. "" = none.
+    transfer_config: str = "benchmarks/detection/shifted.yml"
+    transfer_transactions: int = 300000  # size of that shifted dataset
+    # the features the model is fitted on: window features (spark_apps.features.FEATURE_NAMES) and
+    # per-sender context features (spark_apps.history.CONTEXT_FEATURES). The default is the
+    # sender's minute together with the minute before when one burst spans both (pair_*), plus
+    # its history: receivers it never paid, its baseline, idle time, the last few minutes (docs/detection.md)
     features: tuple[str, ...] = (
-        "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
-        "remote_amount_minor",
+        "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
+        "idle_minutes", "recent_tx", "recent_amount_minor",
     )
-    # fed through log1p before scaling: counts and amounts are heavy-tailed
+    # fed through log1p before scaling: counts, amounts and durations are heavy-tailed
     log_features: tuple[str, ...] = (
-        "tx_count", "total_amount_minor", "distinct_receivers", "max_amount_minor", "avg_amount_minor", "transfer_count",
-        "remote_amount_minor",
+        "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
+        "idle_minutes", "recent_tx", "recent_amount_minor",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
     tail_k: int = 128  # KMeans clusters fitted on the normal tail (0 = none)
@@ -254,6 +174,8 @@ class ModelConfig:
             raise ConfigError(f"model.train_fraction must be between 0 and 1, got {self.train_fraction}")
         if self.fraud_k < 1 or self.fit_sample < self.k:
             raise ConfigError(f"model.fraud_k must be >= 1 and model.fit_sample >= model.k, got {self.fraud_k}, {self.fit_sample}")
+        if self.transfer_transactions < 1:
+            raise ConfigError(f"model.transfer_transactions must be at least 1, got {self.transfer_transactions}")
         if self.tail_k < 0 or not 0.0 <= self.tail_share < 1.0:
             raise ConfigError(f"model.tail_k must be >= 0 and model.tail_share in [0, 1), got {self.tail_k}, {self.tail_share}")
 
@@ -380,7 +302,21 @@ def _build(cls: type, data: Any, *, prefix: str, file: Path) -> Any:
     return cls(**values)
 
 
+def _range(hint: type, value: Any, *, key: str, file: Path) -> Any:
+    """A scalar (a fixed value) or a [lo, hi] list, as a Range/IntRange."""
+    item = int if hint is IntRange else float
+    values = value if isinstance(value, list) else [value, value]
+    if len(values) != 2:
+        raise ConfigError(f"{file}: {key} must be a number or a [lo, hi] list, got {value!r}")
+    lo, hi = (_coerce(item, v, key=key, file=file) for v in values)
+    if lo > hi:
+        raise ConfigError(f"{file}: {key} must be [lo, hi] with lo <= hi, got {value!r}")
+    return hint(lo, hi)
+
+
 def _coerce(hint: Any, value: Any, *, key: str, file: Path) -> Any:
+    if hint in (Range, IntRange):
+        return _range(hint, value, key=key, file=file)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, prefix=f"{key}.", file=file)
     origin = typing.get_origin(hint)

@@ -18,6 +18,11 @@ LABEL_SCHEMA_FILE: Final = PROJECT_ROOT / "label.avsc"
 CQL_FILE: Final = PROJECT_ROOT / "cassandra" / "init.cql"
 CONNECTORS_DIR: Final = PROJECT_ROOT / "connectors"
 
+# Columns a `produce --to-file` Parquet file carries beside schema.avsc's (docs/producer.md)
+PATTERN_COLUMN: Final = "pattern"  # fraud family of the row (label.avsc `pattern`), null = not fraud
+FRAUD_INSTANCE_COLUMN: Final = "fraud_instance"  # id of the fraud instance (one burst), null = not fraud
+FRAUD_VARIANT_COLUMN: Final = "fraud_variant"  # "family.variant" of the instance, null = not fraud
+
 # Topics
 TRANSACTIONS_TOPIC: Final = "transactions"
 LABELS_TOPIC: Final = "transaction-labels"

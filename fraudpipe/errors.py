@@ -66,6 +66,10 @@ class StreamError(FraudpipeError):
     """The Spark streaming job could not start or run."""
 
 
+class HistoryStoreError(StreamError):
+    """The stream's per-sender history files beside the checkpoint cannot be read or written."""
+
+
 class ModelError(FraudpipeError):
     """Training failed or a model version is missing or unreadable."""
 
@@ -88,6 +92,10 @@ class DashboardError(FraudpipeError):
     def __init__(self, message: str, *, http_status: int = 400) -> None:
         self.http_status = http_status
         super().__init__(message)
+
+
+class DatasetError(ModelError):
+    """An input dataset file (labelled transactions) is missing, unreadable or malformed; the message says what."""
 
 
 class RealstackError(FraudpipeError):

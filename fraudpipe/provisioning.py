@@ -113,7 +113,9 @@ def ensure_model(config: Config, *, log_path: Path) -> None:
     click.echo("  no model yet: training one (progress below, full log in %s)" % log_path)
     with open(log_path, "ab") as log:
         # first_model_transactions, not train_transactions: a first alert sooner, from a smaller dataset
-        command = [sys.executable, "-m", "fraudpipe.cli", "train", "--transactions", str(config.model.first_model_transactions)]
+        # and no transfer evaluation (a second, shifted dataset): `fraudpipe train` reports it
+        command = [sys.executable, "-m", "fraudpipe.cli", "train", "--transactions", str(config.model.first_model_transactions),
+                   "--no-transfer"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=contracts.PROJECT_ROOT)
         assert process.stdout is not None
         for line in process.stdout:

@@ -53,13 +53,17 @@ def _progress(line: str) -> None:
 @click.option("--topic", default=contracts.TRANSACTIONS_TOPIC, show_default=True)
 @click.option("--labels-topic", default=contracts.LABELS_TOPIC, show_default=True)
 @click.option("--create-topics", is_flag=True, help="Create the topics when they do not exist.")
+@click.option("--whole-minutes", is_flag=True,
+              help="--to-file: go on past --count until no burst is cut and the last minute is whole.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),
+              help="Config file (default: config.yml), e.g. benchmarks/detection/shifted.yml.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def produce_command(rate, count, duration, seed, schema_version, clock, start, event_rate, to_file, topic,
-                    labels_topic, create_topics, quiet) -> None:
+                    labels_topic, create_topics, whole_minutes, config_file, quiet) -> None:
     """Generate realistic transactions with labelled fraud patterns and publish them as Avro."""
     from producer.generator import TransactionGenerator
 
-    config = load_config()
+    config = load_config(config_file)
     producer = config.producer
     overrides = {"rate": rate, "seed": seed, "clock": clock, "event_rate": event_rate,
                  "schema_version": int(schema_version) if schema_version else None}
@@ -72,7 +76,8 @@ def produce_command(rate, count, duration, seed, schema_version, clock, start, e
         if count is None:
             raise click.UsageError("--to-file needs --count")
         generator = TransactionGenerator(producer, start_ms=start_ms, clock="simulated")
-        summary = write_files(generator.batches(count), to_file, schema_version=producer.schema_version)
+        summary = write_files(generator.batches(count, whole_minutes=whole_minutes), to_file,
+                              schema_version=producer.schema_version)
         click.echo(f"wrote {summary.transactions:,} transactions to {summary.transactions_path} "
                    f"and {summary.labels:,} labels to {summary.labels_path}")
         return
@@ -80,6 +85,8 @@ def produce_command(rate, count, duration, seed, schema_version, clock, start, e
     from producer.publisher import Publisher
     from producer.runner import run
 
+    if whole_minutes:
+        raise click.UsageError("--whole-minutes is for --to-file")
     if producer.clock == "realtime" and producer.rate == 0:
         given = f"--rate {rate:g}" if rate is not None else f"producer.rate {producer.rate:g} (config.yml)"
         raise click.UsageError(f"{given} means as fast as possible, which needs --clock simulated")

@@ -4,8 +4,9 @@ Two formats, chosen by the file extension:
 
 - **Parquet** (`*.parquet`, the default): `<path>` holds the transactions with the columns
   of schema.avsc (`event_time` as `timestamp[ms, tz=UTC]`, enums as strings, `amount_minor`
-  int64) **plus a nullable `pattern` column** naming the fraud pattern a row belongs to
-  (null = not fraud). `<stem>.labels.parquet` next to it holds the labels exactly as the
+  int64) **plus nullable `pattern`, `fraud_instance` and `fraud_variant` columns**: the fraud
+  family a row belongs to, the id of its fraud instance (one burst of one sender) and the
+  instance's variant (`family.variant`), all null = not fraud (docs/producer.md). `<stem>.labels.parquet` next to it holds the labels exactly as the
   labels topic carries them (label.avsc columns). Spark reads either.
 - **Avro container** (`*.avro`): `<path>` holds transactions with exactly schema.avsc (no
   label, like the topic) and `<stem>.labels.avro` the labels with label.avsc.
@@ -46,7 +47,7 @@ def _symbols(codes: np.ndarray, symbols: tuple[str, ...]) -> pa.Array:
 
 
 def transactions_table(batch: TransactionBatch, *, schema_version: int = 1, with_pattern: bool = True) -> pa.Table:
-    """The batch as an Arrow table with schema.avsc's columns (+ device_id for v2, + pattern)."""
+    """The batch as an Arrow table with schema.avsc's columns (+ device_id for v2, + pattern, fraud_instance, fraud_variant)."""
     columns: dict[str, pa.Array] = {
         "transaction_id": _fixed_strings(batch.transaction_id),
         "event_time": pa.array(batch.event_time, type=pa.int64()).cast(TIMESTAMP),
@@ -61,9 +62,14 @@ def transactions_table(batch: TransactionBatch, *, schema_version: int = 1, with
     if contracts.DEVICE_ID_FIELD in contracts.added_field_names(schema_version):
         columns[contracts.DEVICE_ID_FIELD] = _fixed_strings(batch.device)
     if with_pattern:
+        not_fraud = batch.pattern < 0
         names = pa.array(batch.pattern_names, type=pa.string())
-        columns["pattern"] = pa.DictionaryArray.from_arrays(
-            pa.array(batch.pattern.astype(np.int32), mask=batch.pattern < 0), names).cast(pa.string())
+        columns[contracts.PATTERN_COLUMN] = pa.DictionaryArray.from_arrays(
+            pa.array(batch.pattern.astype(np.int32), mask=not_fraud), names).cast(pa.string())
+        columns[contracts.FRAUD_INSTANCE_COLUMN] = pa.array(batch.instance, type=pa.int64(), mask=batch.instance < 0)
+        variants = pa.array(batch.variant_names, type=pa.string())
+        columns[contracts.FRAUD_VARIANT_COLUMN] = pa.DictionaryArray.from_arrays(
+            pa.array(batch.variant.astype(np.int32), mask=batch.variant < 0), variants).cast(pa.string())
     return pa.table(columns)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from fraudpipe import contracts
 from fraudpipe.config import AmountConfig, ProducerConfig, TrafficConfig
 from fraudpipe.errors import ConfigError
+from producer.segments import Businesses, PayeePools, assign_segments, check_segments, uniform_int
 
 TYPES: tuple[str, ...] = contracts.enum_symbols("transaction_type")
 STATUSES: tuple[str, ...] = contracts.enum_symbols("status")
@@ -25,7 +26,7 @@ FAILED = STATUSES.index("FAILED")
 
 # Receiver kinds; each has its own id prefix so ids say what they are.
 ACCOUNT, MERCHANT, NEW_PAYEE, ATM = 0, 1, 2, 3
-KIND_NAMES = {"account": ACCOUNT, "merchant": MERCHANT, "new": NEW_PAYEE}
+KIND_NAMES = {"account": ACCOUNT, "merchant": MERCHANT, "new": NEW_PAYEE}  # receivers of bursts (+ any_merchant, payees)
 _PREFIXES = np.frombuffer(b"ACC-MER-EXT-ATM-DEV-", dtype=np.uint8).reshape(5, 4)
 DEVICE = 4
 ID_DIGITS = 8
@@ -121,23 +122,30 @@ def cap_shares(shares: np.ndarray, cap: float) -> np.ndarray:
     return np.minimum(shares * scale[first], cap)
 
 
-def population_size(accounts: int, *, tx_per_minute: float, max_account_tx_per_minute: float) -> int:
-    """`accounts`, widened when it is too small to keep every account under the per-minute cap.
+def population_size(accounts: int, *, tx_per_minute: float, max_account_tx_per_minute: float,
+                    consumer_share: float = 1.0) -> int:
+    """`accounts`, widened when it has too few consumers to keep every one under the per-minute cap.
 
     With half again the bare minimum, the cap binds only on the busiest accounts and the
     Zipf skew still shows below it.
     """
     if max_account_tx_per_minute <= 0:
         return accounts
-    return max(accounts, math.ceil(1.5 * tx_per_minute / max_account_tx_per_minute))
+    return max(accounts, math.ceil(1.5 * tx_per_minute / max_account_tx_per_minute / consumer_share))
+
+
+def account_device(sender: np.ndarray) -> np.ndarray:
+    """A normal sender pays from their own device: one per account, stable."""
+    return (sender * 2654435761) % NEW_PAYEE_SPACE
 
 
 @dataclass
 class Population:
-    """Accounts with skewed activity, merchants with skewed popularity, ATMs and the type mix.
+    """Accounts in segments, consumers with skewed activity, merchants with skewed popularity, ATMs, the type mix.
 
-    `accounts` is config.accounts, or more when the event rate needs more people to keep every
-    account's expected background rate under traffic.max_account_tx_per_minute.
+    `accounts` is config.accounts, or more when the event rate needs more consumers to keep
+    every one's expected background rate under traffic.max_account_tx_per_minute.
+    `account_shares` are the consumers' activity shares (aligned with segments.consumers).
     """
 
     config: ProducerConfig
@@ -152,9 +160,13 @@ class Population:
         _check_positive("producer.traffic.merchants", traffic.merchants)
         if traffic.max_account_tx_per_minute < 0:
             raise ConfigError(f"producer.traffic.max_account_tx_per_minute must be >= 0, got {traffic.max_account_tx_per_minute}")
+        segments = self.config.segments
+        check_segments(segments, types=TYPES, channels=CHANNELS)
         tx_per_minute = 60.0 * (self.event_rate or self.config.event_rate)
+        consumer_share = 1.0 - segments.business.share - segments.dormant.share
         self.accounts = population_size(self.config.accounts, tx_per_minute=tx_per_minute,
-                                        max_account_tx_per_minute=traffic.max_account_tx_per_minute)
+                                        max_account_tx_per_minute=traffic.max_account_tx_per_minute,
+                                        consumer_share=consumer_share)
         if self.accounts > 10**ID_DIGITS or traffic.merchants > 10**ID_DIGITS:
             raise ConfigError(f"producer.accounts and producer.traffic.merchants must be at most {10**ID_DIGITS}")
         for name in traffic.type_mix:
@@ -162,11 +174,24 @@ class Population:
         missing = [name for name in traffic.type_mix if name not in traffic.amounts]
         if missing:
             raise ConfigError(f"producer.traffic.amounts has no entry for {missing[0]} (used in type_mix)")
-        shares = _zipf_weights(self.rng, self.accounts, traffic.activity_skew)
+        self.segments = assign_segments(self.rng, self.accounts, segments)
+        self.fraud_targets = self.segments.fraud_targets
+        self.businesses = Businesses(segments.business, self.segments.businesses, self.rng, accounts=self.accounts,
+                                     type_codes={t: i for i, t in enumerate(TYPES)},
+                                     channel_codes={c: i for i, c in enumerate(CHANNELS)})
+        # Consumers only: businesses have their own traffic, dormant accounts none.
+        shares = _zipf_weights(self.rng, len(self.segments.consumers), traffic.activity_skew)
         if traffic.max_account_tx_per_minute > 0:
             shares = cap_shares(shares, traffic.max_account_tx_per_minute / tx_per_minute)
         self.account_shares = shares
         self.account_cdf = _cdf(shares)
+        if traffic.payees.lo < 1:
+            raise ConfigError(f"producer.traffic.payees must be >= 1, got [{traffic.payees.lo}, {traffic.payees.hi}]")
+        if not 0.0 <= traffic.new_payee_share <= 1.0:
+            raise ConfigError(f"producer.traffic.new_payee_share must be in [0, 1], got {traffic.new_payee_share}")
+        # Per consumer (aligned with segments.consumers): payee accounts; member % merchants = billers.
+        self.consumer_payees = PayeePools(self.rng, uniform_int(self.rng, traffic.payees, len(self.segments.consumers)),
+                                          space=self.accounts)
         self.merchant_cdf = _zipf_cdf(self.rng, traffic.merchants, 1.0)
         self.atms = max(1, traffic.merchants // 4)
         self.type_codes = np.array([TYPES.index(name) for name in traffic.type_mix], dtype=np.uint8)
@@ -176,12 +201,35 @@ class Population:
             for name, mix in _CHANNEL_MIX.items()
         }
 
+    def active_positions(self, n: int) -> np.ndarray:
+        """n consumer positions (indexes into segments.consumers) drawn by activity."""
+        return np.searchsorted(self.account_cdf, self.rng.random(n), side="right")
+
     def active_accounts(self, n: int) -> np.ndarray:
-        """n account indexes drawn by activity (a few accounts are far busier than most)."""
-        return np.searchsorted(self.account_cdf, self.rng.random(n), side="right").astype(np.int64)
+        """n consumer account indexes drawn by activity (a few accounts are far busier than most)."""
+        return self.segments.consumers[self.active_positions(n)]
 
     def uniform_accounts(self, n: int) -> np.ndarray:
+        """n account indexes of any segment, uniformly (receivers of transfers)."""
         return self.rng.integers(0, self.accounts, n, dtype=np.int64)
+
+    def uniform_targets(self, n: int) -> np.ndarray:
+        """n accounts fraud may hit (consumers and dormant), uniformly."""
+        return self.fraud_targets[self.rng.integers(0, len(self.fraud_targets), n)]
+
+    def dormant_accounts(self, n: int) -> np.ndarray:
+        """n dormant account indexes, uniformly (a consumer when there are none)."""
+        pool = self.segments.dormant if len(self.segments.dormant) else self.segments.consumers
+        return pool[self.rng.integers(0, len(pool), n)]
+
+    def merchants_uniform(self, n: int) -> np.ndarray:
+        """n merchant indexes, uniformly (small, rarely used shops included)."""
+        return self.rng.integers(0, self.config.traffic.merchants, n, dtype=np.int64)
+
+    def business_background(self, n: int) -> dict[str, np.ndarray]:
+        """Columns of n ordinary business transactions (no times yet)."""
+        return self.businesses.background(n, account_kind=ACCOUNT, new_kind=NEW_PAYEE, new_space=NEW_PAYEE_SPACE,
+                                          failed=failed_statuses)
 
     def receivers(self, kind: int, n: int) -> np.ndarray:
         """n receiver indexes of one kind (merchants by popularity, accounts and ATMs uniformly)."""
@@ -196,7 +244,8 @@ class Population:
     def background(self, n: int) -> dict[str, np.ndarray]:
         """Columns of n ordinary transactions (no times yet): sender, receiver, type, amount, status, channel."""
         traffic = self.config.traffic
-        sender = self.active_accounts(n)
+        position = self.active_positions(n)
+        sender = self.segments.consumers[position]
         ttype = self.type_codes[np.searchsorted(self.type_cdf, self.rng.random(n), side="right")]
         receiver_kind = np.empty(n, dtype=np.uint8)
         receiver = np.empty(n, dtype=np.int64)
@@ -206,20 +255,35 @@ class Population:
             rows = np.flatnonzero(ttype == code)
             name = TYPES[code]
             kind = _RECEIVER_KIND[name]
+            if name in ("TRANSFER", "PAYMENT"):
+                kind, receiver[rows] = self._known_payees(name, position[rows])
+            else:
+                receiver[rows] = self.receivers(kind, len(rows))
             receiver_kind[rows] = kind
-            receiver[rows] = self.receivers(kind, len(rows))
             amount[rows] = lognormal_minor(self.rng, traffic.amounts[name], len(rows))
             symbols, cdf = self.channel_tables[code]
             channel[rows] = symbols[np.searchsorted(cdf, self.rng.random(len(rows)), side="right")]
         withdrawals = ttype == TYPES.index("WITHDRAWAL")
         amount[withdrawals] = np.maximum(2000, np.rint(amount[withdrawals] / 2000) * 2000)  # ATMs pay out in $20 notes
-        # A normal sender pay from their own devices: one per account, stable.
-        device = (sender * 2654435761) % NEW_PAYEE_SPACE
+        device = account_device(sender)
         return {
             "sender": sender, "receiver_kind": receiver_kind, "receiver": receiver, "transaction_type": ttype,
             "amount_minor": amount, "status": failed_statuses(self.rng, traffic.failed_share, n),
             "channel": channel, "device": device,
         }
+
+    def _known_payees(self, name: str, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(receiver kinds, receivers) of consumer TRANSFERs or PAYMENTs: mostly their own payees or billers."""
+        n = len(position)
+        known = self.consumer_payees.pick(position)
+        new = self.rng.random(n) < self.config.traffic.new_payee_share
+        if name == "TRANSFER":
+            kind = np.where(new, NEW_PAYEE, ACCOUNT).astype(np.uint8)
+            receiver = np.where(new, self.rng.integers(0, NEW_PAYEE_SPACE, n, dtype=np.int64), known)
+        else:  # a biller: the same pool read as merchant ids, or a merchant by popularity
+            kind = np.full(n, MERCHANT, dtype=np.uint8)
+            receiver = np.where(new, self.receivers(MERCHANT, n), known % self.config.traffic.merchants)
+        return kind, receiver
 
     def disorder(self, emit_ms: np.ndarray) -> np.ndarray:
         """Event times for background rows: most equal their emit time, some a little older, a few late."""

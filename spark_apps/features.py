@@ -44,7 +44,17 @@ FEATURE_NAMES: Final = (
     "remote_amount_minor",
 )
 
-OUTPUT_COLUMNS: Final = KEY_COLUMNS + FEATURE_NAMES
+# What a window carries beside its features for the per-sender history (spark_apps.history):
+# first and last event time (epoch ms, long) place a burst against the minute boundary, and
+# the receivers as 32-bit hashes (the low 32 bits of xxhash64, as int) tell known payees from
+# strangers. Hashes instead of the account strings keep the streaming state small; a
+# collision inside one sender's minute (odds ~n^2/2^33) only undercounts distinct receivers.
+FIRST_EVENT_MS: Final = "first_event_ms"
+LAST_EVENT_MS: Final = "last_event_ms"
+RECEIVER_HASHES: Final = "receiver_hashes"
+CONTEXT_INPUT_COLUMNS: Final = (FIRST_EVENT_MS, LAST_EVENT_MS, RECEIVER_HASHES)
+
+OUTPUT_COLUMNS: Final = KEY_COLUMNS + FEATURE_NAMES + CONTEXT_INPUT_COLUMNS
 
 # Means computed after the aggregation from sums it holds anyway: an avg() keeps two more
 # fields per open window in the streaming state; dropping both avg()s cut the job's CPU per
@@ -59,8 +69,21 @@ TABLE_FEATURES: Final = ("tx_count", "total_amount_minor", "failed_count", "dist
 INTEGER_FEATURES: Final = tuple(n for n in FEATURE_NAMES if n not in ("avg_amount_minor", "failed_ratio"))
 
 
+def receiver_hash(column: Column) -> Column:
+    """The low 32 bits of xxhash64(column) as a signed int; null stays null.
+
+    Bit arithmetic instead of cast("int"): under ANSI mode (Spark 4's default) a long
+    outside the int range fails the cast instead of wrapping.
+    """
+    low = (F.xxhash64(column).bitwiseAND(F.lit(0xFFFFFFFF)) + F.lit(1 << 31)).bitwiseAND(F.lit(0xFFFFFFFF))
+    return F.when(column.isNotNull(), (low - F.lit(1 << 31)).cast("int"))
+
+
 def feature_aggregations() -> list[Column]:
-    """The aggregate expressions of FEATURE_NAMES except RATIO_FEATURES, in that order."""
+    """The aggregate expressions of FEATURE_NAMES except RATIO_FEATURES, then the context inputs.
+
+    distinct_receivers is not among them: it is size(receiver_hashes), taken after the aggregation.
+    """
     failed = F.col("status").isin(sorted(FAILED_STATUSES)).cast("long")
     small = (F.col("amount_minor") < F.lit(SMALL_AMOUNT_MINOR)).cast("long")
     remote_amount = F.when(F.col("channel").isin(sorted(REMOTE_CHANNELS)), F.col("amount_minor")).otherwise(F.lit(0))
@@ -68,8 +91,6 @@ def feature_aggregations() -> list[Column]:
         F.count(F.lit(1)).alias("tx_count"),
         F.sum(F.col("amount_minor")).cast("long").alias("total_amount_minor"),
         F.sum(failed).alias("failed_count"),
-        # size(collect_set) instead of countDistinct: streaming aggregations reject the latter.
-        F.size(F.collect_set("receiver_account")).cast("long").alias("distinct_receivers"),
         F.max(F.col("amount_minor")).cast("long").alias("max_amount_minor"),
         F.sum(small).alias("small_amount_count"),
         # A busy genuine sender mixes purchases, transfers and withdrawals in a minute; a
@@ -79,6 +100,11 @@ def feature_aggregations() -> list[Column]:
         # What separates a two-transfer account takeover from an honest minute with one or
         # two big payments is mostly where the money went out: a takeover is all remote.
         F.sum(remote_amount).alias("remote_amount_minor"),
+        F.min(F.col("event_time")).alias(FIRST_EVENT_MS),
+        F.max(F.col("event_time")).alias(LAST_EVENT_MS),
+        # collect_set (not countDistinct: streaming aggregations reject it) of 4-byte hashes,
+        # not of the account strings: the set is the largest part of an open window's state.
+        F.collect_set(receiver_hash(F.col("receiver_account"))).alias(RECEIVER_HASHES),
     ]
 
 
@@ -98,7 +124,7 @@ def _distinct_types() -> Column:
 
 
 def window_features(transactions: DataFrame, *, extra_aggregations: Sequence[Column] = ()) -> DataFrame:
-    """Per sender and 1-minute event-time window: KEY_COLUMNS + FEATURE_NAMES.
+    """Per sender and 1-minute event-time window: OUTPUT_COLUMNS (KEY_COLUMNS + FEATURE_NAMES + context inputs).
 
     `transactions` needs INPUT_COLUMNS: sender_account, receiver_account, status,
     transaction_type and channel (strings), amount_minor (long) and event_time (timestamp).
@@ -109,14 +135,24 @@ def window_features(transactions: DataFrame, *, extra_aggregations: Sequence[Col
         F.col("sender_account"), F.window(F.col("event_time"), WINDOW_DURATION).alias("window")
     )
     aggregated = grouped.agg(*feature_aggregations(), *extra_aggregations)
-    extra_names = [c for c in aggregated.columns if c not in ("sender_account", "window", *FEATURE_NAMES)]
+    extra_names = [c for c in aggregated.columns
+                   if c not in ("sender_account", "window", *FEATURE_NAMES, *CONTEXT_INPUT_COLUMNS)]
     return aggregated.select(
         F.col("sender_account"),
         F.col("window.start").alias("window_start"),
         F.col("window.end").alias("window_end"),
-        *[_ratio(name) if name in RATIO_FEATURES else F.col(name) for name in FEATURE_NAMES],
+        *[_feature(name) for name in FEATURE_NAMES],
+        F.unix_millis(F.col(FIRST_EVENT_MS)).alias(FIRST_EVENT_MS),
+        F.unix_millis(F.col(LAST_EVENT_MS)).alias(LAST_EVENT_MS),
+        F.col(RECEIVER_HASHES),
         *[F.col(name) for name in extra_names],
     )
+
+
+def _feature(name: str) -> Column:
+    if name == "distinct_receivers":
+        return F.size(F.col(RECEIVER_HASHES)).cast("long").alias(name)
+    return _ratio(name) if name in RATIO_FEATURES else F.col(name)
 
 
 def _ratio(name: str) -> Column:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -18,9 +18,11 @@ if TYPE_CHECKING:  # pandas is imported where windows are scored: `fraudpipe up`
     import pandas as pd
 
 from fraudpipe.errors import ModelError
+from spark_apps.explanations import explain_rows
 
 METADATA_FILE = "metadata.json"
-EXPLAIN_TOP = 3  # features listed per explanation; more is noise for an analyst
+# A model without score_threshold flags a window nearer a fraud centroid than every normal one.
+DEFAULT_THRESHOLD = 0.5
 SCORE_COLUMNS = ("is_fraud", "score", "cluster", "explanation", "model_version")
 
 
@@ -36,16 +38,26 @@ class ModelMetadata:
     scaler_std: tuple[float, ...]
     centroids: tuple[tuple[float, ...], ...]
     fraud_clusters: tuple[int, ...]
-    # A window farther than this (scaled space) from every normal centroid is flagged too.
+    # A window farther than this (scaled space) from every normal centroid is flagged too:
+    # its score is raised to at least the threshold (score_matrix), so it is flagged by its score.
     outlier_distance: float | None = None
-    # When set, a window is fraud when its score (relative closeness to the fraud centroids)
-    # exceeds this, chosen on labelled train windows; None = nearest centroid is a fraud one.
+    # A window is fraud when its score (relative closeness to the fraud centroids) is at or
+    # above this, chosen on labelled train windows; None = DEFAULT_THRESHOLD.
     score_threshold: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     data_range: Mapping[str, Any] = field(default_factory=dict)
     cluster_fraud_share: tuple[float | None, ...] = ()
     cluster_sizes: tuple[int, ...] = ()
+    # Quantiles of each feature over the normal training windows and the amounts' currency
+    # (spark_apps.explanations.population_profile); {} for models trained before it existed.
+    population_profile: Mapping[str, Any] = field(default_factory=dict)
+    # Per cluster, the spread (std per feature, scaled space) and the share of the train
+    # windows it holds. When present, a window is scored by how much likelier it is under
+    # the fraud clusters than under the normal ones (see score_matrix); older models
+    # without them keep the distance ratio.
+    cluster_spread: tuple[tuple[float, ...], ...] = ()
+    cluster_weight: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.feature_names)
@@ -56,9 +68,18 @@ class ModelMetadata:
         bad = [c for c in self.fraud_clusters if not 0 <= c < len(self.centroids)]
         if bad:
             raise ModelError(f"model {self.version}: fraud cluster(s) {bad} out of range 0..{len(self.centroids) - 1}")
+        if self.cluster_spread and (len(self.cluster_spread) != len(self.centroids)
+                                    or len(self.cluster_weight) != len(self.centroids)
+                                    or any(len(c) != n or min(c) <= 0 for c in self.cluster_spread)):
+            raise ModelError(f"model {self.version}: cluster spreads/weights must be positive, one per centroid and feature")
         unknown = set(self.log_features) - set(self.feature_names)
         if unknown:
             raise ModelError(f"model {self.version}: log features {sorted(unknown)} are not features")
+
+    @property
+    def threshold(self) -> float:
+        """The score at or above which a window is flagged: is_fraud == (score >= threshold), always."""
+        return DEFAULT_THRESHOLD if self.score_threshold is None else self.score_threshold
 
     @property
     def normal_clusters(self) -> tuple[int, ...]:
@@ -86,6 +107,9 @@ class ModelMetadata:
                 data_range=dict(data.get("data_range", {})),
                 cluster_fraud_share=tuple(data.get("cluster_fraud_share", ())),
                 cluster_sizes=tuple(int(v) for v in data.get("cluster_sizes", ())),
+                population_profile=dict(data.get("population_profile") or {}),
+                cluster_spread=tuple(tuple(float(v) for v in c) for c in data.get("cluster_spread", ())),
+                cluster_weight=tuple(float(v) for v in data.get("cluster_weight", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model metadata is incomplete or malformed: {exc!r}") from exc
@@ -165,20 +189,59 @@ def nearest(scaled: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.n
     return index, d2
 
 
-def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.ndarray]:
-    """Cluster, is_fraud, score and the nearest normal centroid for raw feature rows.
+def log_likelihoods(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
+    """Per row and cluster: log of weight x diagonal Gaussian density at the centroid (constant dropped).
 
-    score = d_normal / (d_normal + d_fraud), the relative closeness to fraud: above 0.5
-    exactly when a fraud centroid is nearer than every normal one.
+    sum_j ((x_j - c_j) / s_j)^2 is expanded into two matrix products, so a block of rows
+    costs two small GEMMs instead of a (rows x clusters x features) temporary.
+    """
+    centroids = np.asarray(model.centroids, dtype=float)
+    inverse_var = 1.0 / np.square(np.asarray(model.cluster_spread, dtype=float))
+    linear = centroids * inverse_var
+    constant = (-0.5 * (centroids * linear).sum(axis=1) - np.log(np.asarray(model.cluster_spread)).sum(axis=1)
+                + np.log(np.maximum(np.asarray(model.cluster_weight, dtype=float), 1e-300)))
+    out = np.empty((len(scaled), len(centroids)))
+    for start in range(0, len(scaled), ROW_BLOCK):
+        x = scaled[start:start + ROW_BLOCK]
+        block = (x * x) @ (-0.5 * inverse_var.T)
+        block += x @ linear.T
+        block += constant
+        out[start:start + len(x)] = block
+    return out
+
+
+def _logsumexp(values: np.ndarray) -> np.ndarray:
+    top = values.max(axis=1)
+    return top + np.log(np.exp(values - top[:, None]).sum(axis=1))
+
+
+def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.ndarray]:
+    """Cluster, is_fraud, score and the nearest normal and fraud centroids for raw feature rows.
+
+    With cluster spreads (models from issue 15 on): score = P(fraud clusters | x) with the
+    clusters as diagonal Gaussians weighted by their share of the train windows, i.e. the
+    logistic of the log-likelihood ratio; "cluster" is the likeliest one, nearest_normal and
+    nearest_fraud the likeliest of each kind. Without them: score = d_normal / (d_normal +
+    d_fraud), the relative closeness to fraud. A window farther than outlier_distance from
+    every normal centroid scores at least the threshold, rising toward 1 with the distance.
+    Either way a window is fraud exactly when score >= model.threshold (0.5 when the model
+    has none), so no alert ever carries a score below its model's threshold.
     """
     scaled = transform(features, model)
     centroids = np.asarray(model.centroids, dtype=float)
     normal = np.asarray(model.normal_clusters or tuple(range(len(centroids))))
+    fraud = np.asarray(model.fraud_clusters, dtype=np.int64)
     i, d2_normal = nearest(scaled, centroids[normal])
     nearest_normal = normal[i]
     d_normal = np.sqrt(d2_normal)
-    if model.fraud_clusters:
-        fraud = np.asarray(model.fraud_clusters)
+    if model.cluster_spread and len(fraud):
+        ll = log_likelihoods(scaled, model)
+        llr = _logsumexp(ll[:, fraud]) - _logsumexp(ll[:, normal])
+        score = 0.5 * (1.0 + np.tanh(0.5 * np.clip(llr, -700, 700)))  # logistic, without overflow
+        cluster = ll.argmax(axis=1)
+        nearest_normal = normal[ll[:, normal].argmax(axis=1)]
+        nearest_fraud = fraud[ll[:, fraud].argmax(axis=1)]
+    elif len(fraud):
         i, d2_fraud = nearest(scaled, centroids[fraud])
         nearest_fraud = fraud[i]
         # the nearest of all centroids, the lower index on a tie (as one argmin over all would pick)
@@ -189,13 +252,15 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
         score = np.where(denominator > 0, d_normal / np.where(denominator > 0, denominator, 1.0), 0.0)
     else:
         cluster = nearest_normal
+        nearest_fraud = np.full(len(scaled), -1, dtype=np.int64)
         score = np.zeros(len(scaled))
-    if model.score_threshold is not None and model.fraud_clusters:
-        is_fraud = score > model.score_threshold
-    else:
-        is_fraud = np.isin(cluster, model.fraud_clusters)
-    if model.outlier_distance is not None:
-        is_fraud |= d_normal > model.outlier_distance
+    threshold = model.threshold
+    if model.outlier_distance:
+        # threshold at outlier_distance, toward 1 far out: flagged by the score itself, as every alert is
+        beyond = d_normal > model.outlier_distance
+        outlier = threshold + (1.0 - threshold) * (1.0 - model.outlier_distance / np.where(beyond, d_normal, 1.0))
+        score = np.where(beyond, np.maximum(score, outlier), score)
+    is_fraud = score >= threshold if len(fraud) or model.outlier_distance else np.zeros(len(scaled), bool)
     return {
         "scaled": scaled,
         "cluster": cluster,
@@ -203,29 +268,23 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
         "score": score,
         "distance": d_normal,
         "nearest_normal": nearest_normal,
+        "nearest_fraud": nearest_fraud,
     }
 
 
-def explain(raw: Sequence[float], scaled: Sequence[float], normal_cluster: int, model: ModelMetadata) -> list[dict[str, Any]]:
-    """The EXPLAIN_TOP features that deviate most from the normal centroid, in their own units."""
-    centroid = np.asarray(model.centroids[normal_cluster], dtype=float)
-    deviation = np.abs(np.asarray(scaled, dtype=float) - centroid)
-    normal_raw = untransform(centroid, model)[0]
-    order = np.argsort(-deviation, kind="stable")[:EXPLAIN_TOP]
-    return [
-        {
-            "feature": model.feature_names[i],
-            "value": _plain(raw[i]),
-            "normal": round(float(normal_raw[i]), 2),
-            "deviation": round(float(deviation[i]), 2),
-        }
-        for i in order
-    ]
-
-
-def _plain(value: Any) -> Any:
-    number = float(value)
-    return int(number) if number.is_integer() else round(number, 4)
+def cluster_spreads(scaled: np.ndarray, clusters: np.ndarray, k: int, *, floor: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster: std per feature of its member rows (at least `floor`; a cluster of fewer
+    than 3 rows gets half the overall std) and its share of the rows (each at least one row).
+    """
+    scaled = np.asarray(scaled, dtype=float)
+    clusters = np.asarray(clusters, dtype=np.int64)
+    overall = np.maximum(scaled.std(axis=0) * 0.5, floor) if len(scaled) else np.full(scaled.shape[1], 1.0)
+    spread = np.tile(overall, (k, 1))
+    counts = np.bincount(clusters, minlength=k).astype(float)
+    for c in np.flatnonzero(counts >= 3):
+        spread[c] = np.maximum(scaled[clusters == c].std(axis=0), floor)
+    weight = np.maximum(counts, 1.0)
+    return spread, weight / weight.sum()
 
 
 def score_windows(pdf: "pd.DataFrame", model: ModelMetadata) -> "pd.DataFrame":
@@ -245,9 +304,6 @@ def score_windows(pdf: "pd.DataFrame", model: ModelMetadata) -> "pd.DataFrame":
     out["is_fraud"] = result["is_fraud"].astype(bool)
     out["score"] = result["score"].astype(float)
     out["cluster"] = result["cluster"].astype("int32")
-    out["explanation"] = [
-        json.dumps(explain(raw[i], result["scaled"][i], int(result["nearest_normal"][i]), model))
-        for i in range(len(out))
-    ]
+    out["explanation"] = explain_rows(out, result, range(len(out)), model)
     out["model_version"] = model.version
     return out

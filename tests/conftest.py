@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.core",
     "tests.fixtures.connect",
     "tests.fixtures.dashboard",
+    "tests.fixtures.producer",
     "tests.fixtures.realstack",
     "tests.fixtures.registry",
     "tests.fixtures.spark",

@@ -200,7 +200,7 @@ def throughput(spark, config, topic: str, count: int, publish_s: float) -> dict:
     for p in batches:
         for name, ms in p["durationMs"].items():
             stages[name] = stages.get(name, 0.0) + ms / 1000
-    sink = {k: sum(t[k] for t in writer.timings) for k in ("collect_s", "score_s", "sink_s")}
+    sink = {k: sum(t[k] for t in writer.timings) for k in ("collect_s", "score_s", "sink_s", "history_s")}
     state = [p["stateOperators"][0] for p in batches if p.get("stateOperators")]
     return {"rows": run["rows"], "seconds": run["seconds"], "rate": run["rate"], "publish_s": publish_s,
             "stages": stages, "sink": sink, "profile": profile, "batches": len(batches),

@@ -100,14 +100,31 @@ def transform_windows(transactions: Any, *, watermark_seconds: int) -> Any:
 
 # --- load ------------------------------------------------------------------------------
 class BatchWriter:
-    """foreachBatch: score closed windows with the latest model, upsert alerts and metrics."""
+    """foreachBatch: add history context to closed windows, score them with the latest model,
+    upsert alerts and metrics, then record the batch's history beside the checkpoint."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, checkpoint: str | None = None) -> None:
         self.config = config
         self.model_dir = config.path(config.model.dir)
         self._store: Any = None
         self.last_model_version: str | None = None
         self.timings: list[dict[str, float]] = []  # per-batch profile, read by the benchmark
+        self.checkpoint = checkpoint or str(config.path(config.spark.checkpoint_dir))
+        self._history: Any = None
+        self._history_batch: int | None = None  # the batch id the in-memory history is as of
+
+    def history(self, batch_id: int) -> Any:
+        """The sender history as of batch_id - 1: kept in memory between batches, rebuilt from
+        its files on the first batch after a start and whenever a batch runs again."""
+        if self._history is None or self._history_batch != batch_id - 1:
+            self._history = self.history_store().restore(batch_id)
+        self._history_batch = None  # until this batch is recorded: a failure mid-way forces a rebuild
+        return self._history
+
+    def history_store(self) -> Any:
+        from spark_apps.stream.history_store import HistoryStore, history_dir
+
+        return HistoryStore(history_dir(self.checkpoint), snapshot_every=self.config.spark.history_snapshot_batches)
 
     def store(self) -> Any:
         if self._store is None:
@@ -133,29 +150,42 @@ class BatchWriter:
         return model
 
     def __call__(self, batch: Any, batch_id: int) -> None:
+        from spark_apps.stream.context import BatchWindows
         from spark_apps.stream.outputs import build_outputs
 
         started = time.perf_counter()
-        windows = batch.toPandas()  # closed windows only: small next to the input
+        # closed windows only (small next to the input); Arrow keeps the receiver lists flat
+        table = batch.toArrow()
         collected = time.perf_counter()
-        if windows.empty:  # most batches: no window closed, only the progress moves
+        if table.num_rows == 0:
+            if self._history_batch == batch_id - 1:
+                self._history_batch = batch_id  # nothing changed
             self.record_progress(batch_id)
             return
+        windows = BatchWindows.from_arrow(table)
+        history = self.history(batch_id)
         model = self.model()
-        outputs = build_outputs(windows, model, batch_id=batch_id, now_ms=int(time.time() * 1000))
+        outputs = build_outputs(windows, model, batch_id=batch_id, now_ms=int(time.time() * 1000), history=history)
         scored = time.perf_counter()
         store = self.store()
         store.upsert_alerts(outputs.alerts)
         store.upsert_metrics(outputs.metrics)
+        sunk = time.perf_counter()
+        # after the sink: a crash before this line reruns the batch from the history of batch_id - 1
+        self.history_store().commit(batch_id, history, outputs.history_slots, evict_before=outputs.evict_before)
+        self._history_batch = batch_id
         self.record_progress(batch_id)
-        self.timings.append({"batch_id": batch_id, "windows": len(windows), "collect_s": collected - started,
-                             "score_s": scored - collected, "sink_s": time.perf_counter() - scored})
+        self.timings.append({"batch_id": batch_id, "windows": table.num_rows, "collect_s": collected - started,
+                             "score_s": scored - collected, "sink_s": sunk - scored,
+                             "history_s": time.perf_counter() - sunk})
 
 
 def load_alerts(windows: Any, config: Config, *, checkpoint: str | None = None, writer: BatchWriter | None = None,
                 trigger_seconds: float | None = None) -> Any:
     """Start the query: append mode, foreachBatch into the store, checkpointed."""
-    writer = writer or BatchWriter(config)
+    writer = writer or BatchWriter(config, checkpoint=checkpoint)
+    if checkpoint is not None:
+        writer.checkpoint = checkpoint  # its history lives beside this query's checkpoint
     interval = config.spark.trigger_seconds if trigger_seconds is None else trigger_seconds
     stream = (
         windows.writeStream.queryName(QUERY_NAME)

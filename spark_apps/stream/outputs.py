@@ -1,10 +1,12 @@
 """From the closed windows of one micro-batch to alert and metric rows: pure pandas, no Spark.
 
-Input is what the streaming aggregation emits (window_features columns). Rows without a
-sender are carriers of late and undecodable records (see spark_apps/stream/decode.py):
-their amount column holds how many of them were undecodable, the rest were late.
+Input is what the streaming aggregation emits (window_features columns), split by
+spark_apps.stream.context into sender windows and carriers. Rows without a sender are
+carriers of late and undecodable records (see spark_apps/stream/decode.py): their amount
+column holds how many of them were undecodable, the rest were late. Sender windows get
+their history context and are chained into one alert per sender and burst (context.py).
 Every output row is keyed so that writing it twice changes nothing: alerts by
-(sender_account, window_start), metrics by (minute, batch_id).
+(sender_account, alert start), metrics by (minute, batch_id), one count per window.
 """
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ import pandas as pd
 
 from fraudpipe.store.base import METRIC_COUNTERS
 from spark_apps.features import FEATURE_NAMES
-from spark_apps.scoring import ModelMetadata, explain, score_matrix, score_windows
+from spark_apps.explanations import explain_rows
+from spark_apps.history import CONTEXT_FEATURES, SenderHistory
+from spark_apps.stream.context import ALERT_COLUMNS, ALERT_START, ALERT_WRITE, BatchWindows, add_context, chain_alerts
+from spark_apps.scoring import ModelMetadata, score_matrix, score_windows
 
 # Features with their own column in the alerts tables (cassandra/init.cql); all of them
 # also travel in the `features` JSON.
@@ -30,6 +35,8 @@ class BatchOutputs:
 
     alerts: list[dict[str, Any]]
     metrics: list[dict[str, Any]]
+    history_slots: np.ndarray  # senders whose history this batch changed (the history store's delta)
+    evict_before: int | None  # the newest window start idle senders were evicted from, if any
 
 
 def _ms(series: pd.Series) -> np.ndarray:
@@ -38,19 +45,15 @@ def _ms(series: pd.Series) -> np.ndarray:
     return stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64)
 
 
-def split_carriers(windows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(real sender windows, carrier rows) of a batch."""
-    is_carrier = windows["sender_account"].isna()
-    return windows[~is_carrier], windows[is_carrier]
-
-
-def build_outputs(windows: pd.DataFrame, model: ModelMetadata, *, batch_id: int, now_ms: int) -> BatchOutputs:
-    """Score the batch's closed windows with `model`; alert rows for fraud, metric rows per minute."""
-    real, carriers = split_carriers(windows)
-    scored = score_all(real.reset_index(drop=True), model)
+def build_outputs(batch: BatchWindows, model: ModelMetadata, *, batch_id: int, now_ms: int,
+                  history: SenderHistory) -> BatchOutputs:
+    """Score the batch's closed windows with `model` and their history context (advancing `history`);
+    alert rows per sender and burst, metric rows per minute."""
+    real, prior = add_context(history, batch)
+    scored = chain_alerts(history, score_all(real, model), prior)
     alerts = alert_rows(scored, now_ms=now_ms)
-    metrics = metric_rows(scored, carriers, batch_id=batch_id, now_ms=now_ms)
-    return BatchOutputs(alerts, metrics)
+    metrics = metric_rows(scored, batch.carriers, batch_id=batch_id, now_ms=now_ms)
+    return BatchOutputs(alerts, metrics, prior.slots, prior.newest_start)
 
 
 def score_all(windows: pd.DataFrame, model: ModelMetadata) -> pd.DataFrame:
@@ -69,27 +72,32 @@ def score_all(windows: pd.DataFrame, model: ModelMetadata) -> pd.DataFrame:
     out["cluster"] = result["cluster"].astype("int32")
     flagged = np.flatnonzero(out["is_fraud"].to_numpy())
     explanations = np.full(len(out), None, dtype=object)
-    for i in flagged:
-        explanations[i] = json.dumps(explain(raw[i], result["scaled"][i], int(result["nearest_normal"][i]), model))
+    explanations[flagged] = explain_rows(out, result, flagged, model)
     out["explanation"] = explanations
     out["model_version"] = model.version
     return out
 
 
 def alert_rows(scored: pd.DataFrame, *, now_ms: int) -> list[dict[str, Any]]:
-    """One row per flagged window, columns as in cassandra/init.cql's alerts tables."""
-    flagged = scored[scored["is_fraud"]] if len(scored) else scored
+    """One row per alert (sender and burst) the batch opened or extended, columns as in cassandra/init.cql.
+
+    window_start is the alert's start, window_end the end of its newest window; the count
+    and amount columns are the alert's totals (distinct_receivers summed per minute), the
+    `features` JSON, score and explanation those of its newest flagged window.
+    """
+    flagged = scored[scored[ALERT_WRITE]] if len(scored) else scored
     if flagged.empty:
         return []
-    starts, ends = _ms(flagged["window_start"]), _ms(flagged["window_end"])
+    starts, ends = flagged[ALERT_START].to_numpy(dtype=np.int64), _ms(flagged["window_end"])
+    context = [name for name in CONTEXT_FEATURES if name in flagged.columns]
     rows = []
     for i, record in enumerate(flagged.to_dict("records")):
-        features = {name: _plain(record[name]) for name in FEATURE_NAMES}
+        features = {name: _plain(record[name]) for name in (*FEATURE_NAMES, *context)}
         rows.append({
             "window_start": int(starts[i]),
             "window_end": int(ends[i]),
             "sender_account": record["sender_account"],
-            **{name: int(record[name]) for name in ALERT_FEATURE_COLUMNS},
+            **{name: int(record[ALERT_COLUMNS[name]]) for name in ALERT_FEATURE_COLUMNS},
             "features": json.dumps(features, sort_keys=True),
             "score": float(record["score"]),
             "cluster": int(record["cluster"]),

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,8 +53,32 @@ Progress = Callable[[str], None]
 
 
 def generated_dataset_path(config: Config, transactions: int) -> Path:
-    """Where the generated dataset of this seed and size lives ("whole": ends on a minute boundary)."""
-    return config.path(config.model.dataset_dir) / f"generated-seed{config.producer.seed}-{transactions}-whole.parquet"
+    """Where the generated dataset of this seed, size and producer config lives ("whole": no burst cut).
+
+    The name carries a digest of the producer settings, so a changed traffic model (or another
+    config file with the same seed) never reuses a dataset generated from another one.
+    """
+    digest = hashlib.sha256(repr(config.producer).encode()).hexdigest()[:10]
+    return config.path(config.model.dataset_dir) / f"generated-seed{config.producer.seed}-{transactions}-{digest}-whole.parquet"
+
+
+def transfer_dataset(config: Config, *, transactions: int | None = None, seed: int | None = None,
+                     progress: Progress) -> Path:
+    """The shifted dataset of model.transfer_config (generated unless there), for metrics.transfer.
+
+    Its producer section is the shifted one (its own seed unless `seed` is given); the file
+    name carries a digest of that section, so editing the shifted configuration makes a new one.
+    """
+    from fraudpipe.config import load_config
+
+    source = config.path(config.model.transfer_config)
+    shifted = load_config(source, environ={})  # FRAUDPIPE_* overrides are the main config's
+    if seed is not None:
+        shifted = replace(shifted, producer=replace(shifted.producer, seed=seed))
+    size = transactions or config.model.transfer_transactions
+    digest = hashlib.sha256(repr(shifted.producer).encode()).hexdigest()[:10]
+    path = config.path(config.model.dataset_dir) / f"transfer-{source.stem}-{digest}-{size}-whole.parquet"
+    return generate_dataset(shifted, path, transactions=size, progress=progress)
 
 
 def generate_dataset(config: Config, path: Path, *, transactions: int, progress: Progress) -> Path:

@@ -1,7 +1,7 @@
 """Fitting the KMeans centroids: the Spark ML pipeline and the three groups of centroids.
 
 log1p (SQLTransformer) -> VectorAssembler -> StandardScaler -> KMeans, on the model's
-features (`model.features`, a subset of the shared window features). Three KMeans fits
+features (`model.features`: shared window features and per-sender context features). Three KMeans fits
 share the one scaler and so one scaled space:
 
 - normal: `model.k` centroids on a uniform sample of the normal train windows;
@@ -28,20 +28,24 @@ import pandas as pd
 from fraudpipe.config import ModelConfig
 from fraudpipe.errors import ModelError
 from spark_apps.features import FEATURE_NAMES
+from spark_apps.history import CONTEXT_FEATURES
 from spark_apps.scoring import ModelMetadata, nearest, transform
 
 MODEL_INPUT_SUFFIX = "__in"
+# What model.features may name: the window features, then the sender's context features.
+KNOWN_FEATURES = FEATURE_NAMES + CONTEXT_FEATURES
 SAMPLE_COLUMN = "__sample_u"  # per-window uniform number (hashed from its key) that draws the fit sample
 
 
 def model_features(config: ModelConfig) -> tuple[str, ...]:
-    """model.features in FEATURE_NAMES order; an unknown name is an error that lists the known ones."""
-    unknown = [name for name in (*config.features, *config.log_features) if name not in FEATURE_NAMES]
+    """model.features in KNOWN_FEATURES order; unknown names are an error that names them and the known ones."""
+    unknown = [name for name in dict.fromkeys((*config.features, *config.log_features)) if name not in KNOWN_FEATURES]
     if unknown:
-        raise ModelError(f"model.features/log_features: {unknown} are not window features ({', '.join(FEATURE_NAMES)})")
+        raise ModelError(f"model.features/log_features: {', '.join(unknown)} not known; window features: "
+                         f"{', '.join(FEATURE_NAMES)}; context features: {', '.join(CONTEXT_FEATURES)}")
     if not config.features:
-        raise ModelError("model.features is empty: the model needs at least one window feature")
-    return tuple(name for name in FEATURE_NAMES if name in config.features)
+        raise ModelError("model.features is empty: the model needs at least one feature")
+    return tuple(name for name in KNOWN_FEATURES if name in config.features)
 
 
 def log_features(config: ModelConfig) -> tuple[str, ...]:

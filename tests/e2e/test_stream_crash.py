@@ -1,4 +1,5 @@
-"""kill -9 of the stream driver mid-batch, restart from the checkpoint: same alerts and metrics as an uninterrupted run."""
+"""kill -9 of the stream driver mid-batch, restart from the checkpoint: same alerts, metrics and sender
+history as an uninterrupted run."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,7 @@ import pytest
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from tests.e2e.test_stream_pipeline import assert_matches_input, close_windows_and_settle, run_until_settled
-from tests.fixtures.stream import publish_transactions, stored_alerts
+from tests.fixtures.stream import publish_transactions, stored_alerts, stored_history
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration]
 
@@ -36,7 +37,8 @@ def job_env(config) -> dict[str, str]:
             "FRAUDPIPE_SPARK__WATERMARK_SECONDS": str(config.spark.watermark_seconds),
             "FRAUDPIPE_SPARK__MAX_RECORDS_PER_TRIGGER": str(config.spark.max_records_per_trigger),
             "FRAUDPIPE_SPARK__KAFKA_SOURCE": config.spark.kafka_source,
-            **({"FRAUDPIPE_SPARK__KAFKA_JARS_DIR": config.spark.kafka_jars_dir} if config.spark.kafka_jars_dir else {})}
+            **({"FRAUDPIPE_SPARK__KAFKA_JARS_DIR": config.spark.kafka_jars_dir} if config.spark.kafka_jars_dir else {}),
+            "FRAUDPIPE_SPARK__HISTORY_SNAPSHOT_BATCHES": str(config.spark.history_snapshot_batches)}
 
 
 def start_job(config, topic: str, log: Path) -> subprocess.Popen:
@@ -66,8 +68,9 @@ def batch_in_flight(config) -> int | None:
 
 
 def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream_config, topic, tmp_path):
-    config = dataclasses.replace(stream_config, spark=dataclasses.replace(stream_config.spark,
-                                                                          max_records_per_trigger=800))
+    # small batches, and history snapshots every 3 of them, so the kill lands between snapshots and deltas
+    config = dataclasses.replace(stream_config, spark=dataclasses.replace(
+        stream_config.spark, max_records_per_trigger=800, history_snapshot_batches=3))
     # the same generated records on two topics: one for the crashed run, one for the uninterrupted run
     clean_topic = topic + "-clean"
     ensure_topics(config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1, clean_topic: 2})
@@ -102,6 +105,7 @@ def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream
     assert crashed_totals["transactions"] + crashed_totals["late_records"] == COUNT
     assert_matches_input(spark, config, topic, crashed_totals)
     crashed_alerts = stored_alerts(config)
+    crashed_history = stored_history(config)
 
     clean = dataclasses.replace(config, store=dataclasses.replace(config.store, sqlite_path=str(tmp_path / "clean.db")),
                                 spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp_path / "clean-ck")))
@@ -111,5 +115,7 @@ def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream
            {k: v for k, v in clean_totals.items() if k not in ignore}
     clean_alerts = stored_alerts(clean)
     assert set(crashed_alerts) == set(clean_alerts)
+    assert len(crashed_history["sender_account"]) > 1000
+    assert crashed_history == stored_history(clean)  # every sender's profile, exactly
     for key, alert in clean_alerts.items():
         assert {c: crashed_alerts[key][c] for c in STABLE_ALERT_COLUMNS} == {c: alert[c] for c in STABLE_ALERT_COLUMNS}

@@ -1,6 +1,7 @@
 """Every page and API route through Flask's test client, on an empty and on a filled store."""
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -8,7 +9,7 @@ import pytest
 
 from fraudpipe.store.sqlite import SqliteStore
 from dashboard.app import create_app
-from tests.fixtures.dashboard import MINUTE, dashboard_test_config, fill_store
+from tests.fixtures.dashboard import MINUTE, alert, dashboard_test_config, fill_store, model_row
 
 PAGES = ["/", "/alerts", "/senders/acct-1", "/model", "/quality", "/pipeline"]
 APIS = ["/api/health", "/api/overview", "/api/alerts", "/api/senders/acct-1", "/api/models", "/api/quality", "/api/pipeline"]
@@ -91,10 +92,52 @@ def test_alerts_newest_first_with_explanation_and_model_version(dashboard_client
     assert len(starts) == filled["alerts"] and starts == sorted(starts, reverse=True)
     first = body["alerts"][0]
     assert first["model_version"] == "v20261121-0001"
-    assert first["explanation"][0] == {"feature": "failed_count", "value": 7, "normal": 0.1, "deviation": 6.2}
+    assert first["explanation"][0]["feature"] == "failed_count" and first["explanation"][0]["value"] == 7
     assert first["features"]["tx_count"] == 12 and "day" not in first
+    html = dashboard_client.get("/alerts").get_data(as_text=True).split('id="page-data"')[0]  # the visible page
+    assert "v20261121-0001" in html and 'id="alerts-table"' in html
+    # the reasons' sentences are shown, strongest first, not feature names and sigma
+    assert html.count("7 failed or declined transactions; higher than 99.8% of normal windows") == filled["alerts"]
+    assert "€900.00 sent in the minute — 19x this sender&#39;s typical €48.00" in html and "σ" not in html
+    assert html.index("7 failed or declined") < html.index("€900.00 sent")
+
+
+def test_an_alert_page_shows_its_reasons_and_its_models_threshold(dashboard_client, dashboard_store, filled):
+    model = model_row("v20261121-0001", filled["start"] - 3_600_000, k=5)
+    metadata = {**json.loads(model["metadata"]), "score_threshold": 0.612,
+                "population_profile": {"currency": "EUR", "windows": 41_234, "levels": [], "quantiles": {}}}
+    dashboard_store.record_model({**model, "metadata": json.dumps(metadata)})
+    sender, start = filled["fraud_sender"], filled["fraud_windows"][1]
+    row = alert(sender, start, score=4.5)
+    row["features"] = json.dumps({"tx_count": 12, "total_amount_minor": 90_000, "failed_count": 7})
+    dashboard_store.upsert_alerts([row])  # features as the stream writes them (FEATURE_NAMES)
+    body = dashboard_client.get(f"/api/alerts/{sender}/{start}").get_json()
+    assert body["alert"]["score"] == 4.5 and body["model"]["score_threshold"] == 0.612
+    assert body["model"]["currency"] == "EUR" and body["alert"]["score"] >= body["model"]["score_threshold"]
+    assert [r["feature"] for r in body["alert"]["explanation"]] == ["failed_count", "total_amount_minor", "tx_count"]
+    html = dashboard_client.get(f"/alerts/{sender}/{start}").get_data(as_text=True)
+    assert "at or above the threshold <b>0.612</b>" in html and "41,234 normal training windows" in html
+    assert "7 failed or declined transactions; higher than 99.8% of normal windows" in html
+    assert "900.00 EUR" in html and "90000" not in html.split('id="page-data"')[0]  # money in the model's currency
+    listing = dashboard_client.get("/alerts").get_data(as_text=True)
+    assert f'href="/alerts/{sender}/{start}"' in listing  # each alert links to its page
+
+
+def test_an_alert_page_of_an_unknown_window_is_404_and_a_bad_one_400(dashboard_client, filled):
+    missing = dashboard_client.get(f"/api/alerts/{filled['fraud_sender']}/{filled['false_positive']}")
+    assert missing.status_code == 404 and "no alert" in missing.get_json()["message"]
+    assert dashboard_client.get("/alerts/acct-1/12:00").status_code == 400
+    assert dashboard_client.get(f"/alerts/acct-3/{filled['false_positive']}").status_code == 200
+
+
+def test_alerts_written_before_reasons_existed_still_render(dashboard_client, dashboard_store, filled):
+    old = alert("acct-4", filled["start"], score=2.0)
+    old["explanation"] = json.dumps([{"feature": "failed_count", "value": 7, "normal": 0.1, "deviation": 6.2}])
+    empty = alert("acct-2", filled["start"], score=2.0)
+    empty["explanation"] = "[]"
+    dashboard_store.upsert_alerts([old, empty])
     html = dashboard_client.get("/alerts").get_data(as_text=True)
-    assert "failed_count" in html and "v20261121-0001" in html and 'id="alerts-table"' in html
+    assert "<b>failed_count</b> 7" in html and "no single feature is unusual" in html
 
 
 def test_alerts_default_to_the_overviews_range(dashboard_store):

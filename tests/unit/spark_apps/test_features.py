@@ -103,6 +103,22 @@ def test_streaming_query_computes_the_same_features(spark, tmp_path: Path) -> No
     assert latest == static
 
 
+def test_context_inputs_event_time_bounds_and_receiver_hashes(spark) -> None:
+    data = rows() + [("t9", T0 + dt.timedelta(seconds=30), "nobody-paid", None, 5, "APPROVED", "OTHER", "POS")]
+    got = as_dicts(window_features(spark.createDataFrame(data, SCHEMA)))
+    alice = got[("alice", T0)]
+    t0_ms = int(T0.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+    assert (alice["first_event_ms"], alice["last_event_ms"]) == (t0_ms + 1_000, t0_ms + 59_999)
+    # the low 32 bits of Spark's xxhash64, as a signed int, one per distinct receiver
+    [full] = spark.range(1).select(*[F.xxhash64(F.lit(name)) for name in ("bob", "carol")]).collect()
+    expected = {((h & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000 for h in full}
+    assert set(alice["receiver_hashes"]) == expected and alice["distinct_receivers"] == 2
+    assert len(got[("mallory", T0)]["receiver_hashes"]) == 4
+    # a null receiver adds no hash (as collect_set of the strings skipped it)
+    nobody = got[("nobody-paid", T0)]
+    assert nobody["receiver_hashes"] == [] and nobody["distinct_receivers"] == 0
+
+
 def test_extra_aggregations_ride_along(spark) -> None:
     out = window_features(
         spark.createDataFrame(rows(), SCHEMA),

@@ -112,30 +112,33 @@ def test_a_tail_centroid_keeps_a_busy_honest_window_normal_and_fraud_still_fraud
     assert with_tail["nearest_normal"].tolist() == [1, 1] and with_tail["cluster"].tolist() == [1, 2]
 
 
-def test_outlier_distance_flags_windows_far_from_every_normal_centroid() -> None:
+def test_outlier_distance_flags_windows_far_from_every_normal_centroid_through_the_score() -> None:
     m = model((NORMAL, FRAUD), (1,), outlier_distance=3.0)
     far = pd.DataFrame({"tx_count": [2.0], "failed_count": [1.0], "max_amount_minor": [np.expm1(9.0)]})  # scaled (0,0,4)
     scored = score_windows(far, m)
     assert scored["cluster"].iloc[0] == 0 and bool(scored["is_fraud"].iloc[0])
+    # nearer normal (4 / (4 + sqrt(216)) = 0.21), raised to 0.5 + 0.5 * (1 - 3/4): flagged by its score
+    assert scored["score"].iloc[0] == pytest.approx(0.625)
 
 
 def test_score_threshold_decides_instead_of_the_nearest_centroid() -> None:
     # scaled (4, 4, 0): nearer the normal centroid (score 0.4), flagged only when the threshold is below 0.4
     between = pd.DataFrame({"tx_count": [6.0], "failed_count": [9.0], "max_amount_minor": [np.expm1(5.0)]})
-    for threshold, flagged in ((0.3, True), (0.5, False)):
+    for threshold, flagged in ((0.3, True), (0.4, True), (0.5, False)):
         scored = score_windows(between, model((NORMAL, FRAUD), (1,), score_threshold=threshold))
         assert scored["cluster"].iloc[0] == 0 and scored["score"].iloc[0] == pytest.approx(0.4)
         assert bool(scored["is_fraud"].iloc[0]) is flagged
     assert ModelMetadata.from_dict(json.loads(model((NORMAL, FRAUD), (1,), score_threshold=0.3).to_json())).score_threshold == 0.3
 
 
-def test_explanation_names_top_deviations_in_own_units() -> None:
+def test_explanation_names_reasons_by_contribution_in_own_units() -> None:
     m = model((NORMAL, FRAUD), (1,))
     scored = score_windows(windows(), m)
     explanation = json.loads(scored["explanation"].iloc[1])
-    assert [e["feature"] for e in explanation] == ["failed_count", "tx_count", "max_amount_minor"]
-    assert explanation[0] == {"feature": "failed_count", "value": 23, "normal": 1.0, "deviation": 11.0}
-    assert explanation[1]["value"] == 12 and explanation[1]["normal"] == 2.0
+    # failed_count pulls (23 - 1) / 2 = 11 scaled units toward fraud, tx_count 10; max_amount_minor not at all
+    assert [e["feature"] for e in explanation] == ["failed_count", "tx_count"]
+    assert explanation[0]["value"] == 23 and explanation[0]["text"].startswith("23 failed or declined transactions")
+    assert explanation[1]["value"] == 12 and explanation[0]["contribution"] > explanation[1]["contribution"] > 0
 
 
 def test_metadata_round_trips_through_json(tmp_path) -> None:

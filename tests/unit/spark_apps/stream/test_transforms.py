@@ -11,10 +11,15 @@ import pytest
 from fraudpipe.config import Config
 from spark_apps.stream import decode as sd
 from spark_apps.stream.job import BatchWriter, transform_windows
+from spark_apps.history import SenderHistory
+from spark_apps.stream.context import BatchWindows
 from spark_apps.stream.outputs import build_outputs
 from workloads.stream import CARD_TESTING_WINDOW, publish_model, tiny_model
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+CARD_TESTING_MINUTE = {"tx_count": 12, "total_amount_minor": 1_800, "failed_count": 9, "small_amount_count": 12,
+                       "max_amount_minor": 300, "avg_amount_minor": 150.0, "failed_ratio": 0.75, "distinct_receivers": 2,
+                       "receiver_hashes": [11, 12]}
 MS = dt.timedelta(milliseconds=1)
 
 
@@ -61,17 +66,18 @@ def test_carriers_aggregate_apart_with_their_late_and_dlq_counts(windows):
 
 @pytest.mark.spark
 def test_outputs_flag_card_testing_with_explanation_and_count_every_record(windows):
-    card = {**{k: v for k, v in windows.iloc[1].items()}, "sender_account": "C", **CARD_TESTING_WINDOW}
+    # a card-testing minute: the model's pair features come from these window values (no earlier minute)
+    card = {**{k: v for k, v in windows.iloc[1].items()}, "sender_account": "C", **CARD_TESTING_MINUTE}
     batch = pd.concat([windows, pd.DataFrame([card])], ignore_index=True)
     model = tiny_model("v1", fraud_first=True)
     now = int((T0 + dt.timedelta(minutes=5)).timestamp() * 1000)
-    outputs = build_outputs(batch, model, batch_id=7, now_ms=now)
+    outputs = build_outputs(BatchWindows.from_pandas(batch), model, batch_id=7, now_ms=now, history=SenderHistory())
     assert [(a["sender_account"], a["model_version"], a["cluster"]) for a in outputs.alerts] == [("C", "v1", 0)]
     alert = outputs.alerts[0]
     explanation = json.loads(alert["explanation"])
     assert {e["feature"] for e in explanation} >= {"small_amount_count"}
     small = next(e for e in explanation if e["feature"] == "small_amount_count")
-    assert small["value"] == 12 and small["normal"] == 0  # in the feature's own units
+    assert small["value"] == 12 and small["text"].startswith("12 charges under $5.00")  # in user units
     assert alert["latency_ms"] == now - alert["window_end"]
     totals = {k: sum(r[k] for r in outputs.metrics) for k in ("transactions", "windows", "flagged_windows",
                                                              "flagged_transactions", "late_records", "dlq_records")}
@@ -79,7 +85,8 @@ def test_outputs_flag_card_testing_with_explanation_and_count_every_record(windo
                       "late_records": 2, "dlq_records": 1}
     assert {(r["minute"], r["batch_id"]) for r in outputs.metrics} == {
         (int(T0.timestamp() * 1000), 7), (int(T0.timestamp() * 1000) + 60_000, 7)}
-    again = build_outputs(batch, model, batch_id=7, now_ms=now)  # a replay writes the same keyed rows
+    # a replay (from the history as of the batch before) writes the same keyed rows
+    again = build_outputs(BatchWindows.from_pandas(batch), model, batch_id=7, now_ms=now, history=SenderHistory())
     assert again.alerts == outputs.alerts and again.metrics == outputs.metrics
 
 

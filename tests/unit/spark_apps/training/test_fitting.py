@@ -15,8 +15,12 @@ def test_model_features_follow_the_window_feature_order_and_reject_unknown_names
     config = ModelConfig(features=("transfer_count", "tx_count"), log_features=("tx_count", "failed_count"))
     assert model_features(config) == ("tx_count", "transfer_count")
     assert log_features(config) == ("tx_count",)  # failed_count is not a model feature
-    with pytest.raises(ModelError, match=r"\['receiver_prefix'\] are not window features"):
-        model_features(ModelConfig(features=("tx_count", "receiver_prefix")))
+    with pytest.raises(ModelError, match=r"receiver_prefix, pair_tx_cnt not known; window features: tx_count.*context features: pair_tx_count"):
+        model_features(ModelConfig(features=("tx_count", "receiver_prefix"), log_features=("pair_tx_cnt",)))
+    # context features (spark_apps.history) come after the window features
+    both = ModelConfig(features=("new_receivers", "pair_tx_count", "tx_count"), log_features=("pair_tx_count",))
+    assert model_features(both) == ("tx_count", "pair_tx_count", "new_receivers")
+    assert log_features(both) == ("pair_tx_count",)
     with pytest.raises(ModelError, match="empty"):
         model_features(ModelConfig(features=()))
 

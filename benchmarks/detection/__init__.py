@@ -1,0 +1,1 @@
+"""Detection quality benchmark: in-distribution and transfer window F1 over several seeds."""
