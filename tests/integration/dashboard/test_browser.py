@@ -177,7 +177,8 @@ def test_every_page_renders_its_charts_with_data(browser, dashboard_store: Sqlit
         assert points_drawn(browser, "chart-scores") == facts["alerts"]
         rows = browser.execute_script("return [...document.querySelectorAll('#alerts-table tbody tr')].map((r) => r.innerText);")
         assert len(rows) == facts["alerts"]
-        assert "failed_count" in rows[0] and "v20261121-0001" in rows[0] and "900.00 USD" in rows[0]
+        # the reasons column states why in words, not feature names
+        assert "failed or declined transactions" in rows[0] and "v20261121-0001" in rows[0] and "900.00 USD" in rows[0]
 
         # the live refresh (every second here) shows a new alert without reloading the page
         newest = now - now % 60_000

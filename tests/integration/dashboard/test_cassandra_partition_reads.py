@@ -24,6 +24,7 @@ from fraudpipe.config import StoreConfig, load_config
 from fraudpipe.store.base import MAX_LIMIT
 from fraudpipe.store.cassandra import CassandraStore
 from fraudpipe.store.cql import table_specs
+from fraudpipe.contracts import STREAM_QUERY_NAME
 from tests.fixtures.realstack import CassandraEndpoint, store_config_for
 
 pytestmark = pytest.mark.integration
@@ -82,6 +83,7 @@ def fill(store: CassandraStore) -> None:
                                 "status": "APPROVED", "channel": "ONLINE"} for i in range(50)])
     store.upsert_metrics([{"minute": NOW - m * MINUTE, "batch_id": b, "transactions": 5, "updated_at": NOW}
                           for m in (0, 1, 24 * 60 + 1) for b in range(2)])
+    store.record_stream_progress({"query": STREAM_QUERY_NAME, "batch_id": 7, "updated_at": NOW})
     store.record_model({"version": "v1", "trained_at": NOW - DAY, "path": "/m", "metrics": "{}", "metadata": "{}"})
 
 
@@ -100,6 +102,7 @@ CALLS: dict[str, list[Callable[[CassandraStore], Any]]] = {
     "metric_rows": [lambda s: s.metric_rows(since_ms=NOW - 2 * DAY, until_ms=NOW + MINUTE)],
     "metrics_by_minute": [lambda s: s.metrics_by_minute(since_ms=NOW - 2 * DAY, until_ms=NOW + MINUTE, bucket_minutes=5)],
     "models": [lambda s: s.models(limit=20)],
+    "stream_progress": [lambda s: s.stream_progress(STREAM_QUERY_NAME)],
 }
 
 
@@ -145,16 +148,20 @@ def test_every_dashboard_route_reads_by_partition_key(filled: StoreConfig, caplo
     rules = [r for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint != "static" and "vendor" not in r.rule]
     served = []
     for rule in rules:
-        path = rule.rule.replace("<sender>", "s1")
+        # s1 has an alert in the window that starts at NOW (fill)
+        path = rule.rule.replace("<sender>", "s1").replace("<window_start>", str(NOW))
         for query in queries.get(path.rstrip("/").rsplit("/", 1)[-1], [""]):
             response = client.get(path + query if path != "/senders" else path + "?sender=s1", follow_redirects=True)
             assert response.status_code == 200, (path, query, response.get_data(as_text=True)[:300])
             served.append(path + query)
     statements = app.extensions["fraudpipe"].store().prepared_statements
     app.extensions["fraudpipe"].close()
-    assert len(served) >= 2 * len(rules) - 4 and statements
+    # every route once, the ones with queries once per query
+    assert len(served) >= len(rules) + sum(len(q) - 1 for q in queries.values()) and statements
     assert partition_key_violations(statements) == []
     used = {m["table"] for m in (_SELECT.match(s) for s in statements) if m}
-    assert {"alerts", "alerts_by_sender", "labels_by_day", "label_days", "transactions", "metrics", "metrics_by_minute", "models"} <= used
+    # (the pipeline page reads the stream_progress row; metric_rows is its fallback for a stream that never wrote one)
+    assert {"alerts", "alerts_by_sender", "labels_by_day", "label_days", "transactions", "stream_progress", "metrics_by_minute",
+            "models"} <= used
     # statements carry their keyspace; a session-wide `USE` draws a server warning on each prepare
     assert [r.getMessage() for r in caplog.records if r.name.startswith("cassandra") and "anti-pattern" in r.getMessage()] == []
