@@ -2,37 +2,21 @@
 `./dev up`, alerts visible through the dashboard API, then Ctrl-C and nothing left running."""
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from fraudpipe.broker import free_port
 from fraudpipe.contracts import PROJECT_ROOT
+from tests.fixtures.launch import dashboard_alerts, dashboard_get, launched_until_first_alert, stack_env
 from tests.integration.fraudpipe.test_stack import _descendants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 
-def _alerts(port: int) -> list[dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/alerts?limit=5", timeout=3) as response:
-            return json.loads(response.read())["alerts"]
-    except (OSError, ValueError, KeyError):
-        return []
-
-
 def _sender_transactions(port: int, sender: str) -> list[dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/senders/{sender}", timeout=3) as response:
-            return json.loads(response.read())["transactions"]
-    except (OSError, ValueError, KeyError):
-        return []
+    return dashboard_get(port, f"/api/senders/{sender}", "transactions")
 
 
 def _processes_under(path: Path) -> list[str]:
@@ -52,48 +36,25 @@ def _processes_under(path: Path) -> list[str]:
 def test_dev_up_in_a_clean_checkout_reaches_alerts_and_stops_cleanly(tmp_path: Path):
     checkout = tmp_path / "fraudpipe"
     subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(checkout)], check=True, timeout=120)
-    ports = {name: free_port() for name in ("broker", "registry", "connect", "dashboard")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUDPIPE_", "VIRTUAL_ENV", "PYSPARK_"))}
+    ports, env = stack_env(strip=("FRAUDPIPE_", "VIRTUAL_ENV", "PYSPARK_"), extra_ports=("broker",))
     env.update({
         "FRAUDPIPE_KAFKA__BROKER_PORT": str(ports["broker"]),
         "FRAUDPIPE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['broker']}",
-        "FRAUDPIPE_SCHEMA_REGISTRY__PORT": str(ports["registry"]),
-        "FRAUDPIPE_SCHEMA_REGISTRY__URL": f"http://127.0.0.1:{ports['registry']}",
-        "FRAUDPIPE_CONNECT__PORT": str(ports["connect"]),
-        "FRAUDPIPE_CONNECT__URL": f"http://127.0.0.1:{ports['connect']}",
-        "FRAUDPIPE_DASHBOARD__PORT": str(ports["dashboard"]),
     })
-    log = open(tmp_path / "dev-up.log", "wb")
-    started = time.monotonic()
-    dev = subprocess.Popen(["./dev", "up"], cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT,
-                           start_new_session=True)
-    first_alert_after = None
-    try:
-        deadline = started + 900
-        while time.monotonic() < deadline and dev.poll() is None:
-            if _alerts(ports["dashboard"]):
-                first_alert_after = time.monotonic() - started
-                break
-            time.sleep(2)
-        output = (tmp_path / "dev-up.log").read_text(errors="replace")
-        assert first_alert_after is not None, f"no alert through the dashboard API; ./dev up said:\n{output[-4000:]}"
+    with launched_until_first_alert(["./dev", "up"], cwd=checkout, env=env, log_path=tmp_path / "dev-up.log",
+                                    dashboard_port=ports["dashboard"]) as dev:
         assert (checkout / ".venv" / "bin" / "fraudpipe").exists(), "./dev up should create its own virtualenv"
         # the sink connector wrote the raw transactions behind the alert into the store
-        sender = _alerts(ports["dashboard"])[0]["sender_account"]
+        sender = dashboard_alerts(ports["dashboard"])[0]["sender_account"]
         deadline = time.monotonic() + 60
         while not _sender_transactions(ports["dashboard"], sender) and time.monotonic() < deadline:
-            time.sleep(2)
+            time.sleep(1)
         assert _sender_transactions(ports["dashboard"], sender), f"no raw transactions of {sender} in the store"
-        tree = _descendants(dev.pid)
-        dev.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal delivers
-        dev.wait(timeout=180)
-    finally:
-        if dev.poll() is None:
-            os.killpg(dev.pid, signal.SIGKILL)
-        log.close()
-    output = (tmp_path / "dev-up.log").read_text(errors="replace")
-    print(f"\n./dev up: first alert {first_alert_after:.0f}s after the command (fresh virtualenv included)")
-    assert dev.returncode == 0, output[-4000:]
+        tree = _descendants(dev.process.pid)
+        dev.stop_with_ctrl_c()
+    output = dev.output()
+    print(f"\n./dev up: first alert {dev.first_alert_after_s:.0f}s after the command (fresh virtualenv included)")
+    assert dev.process.returncode == 0, output[-4000:]
     assert "stopped broker" in output
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (_processes_under(checkout) or any(Path(f"/proc/{p}/cmdline").exists() and Path(f"/proc/{p}/cmdline").read_bytes() for p in tree)):

@@ -1,18 +1,18 @@
-"""The Spark stream job on the real-stack bench: Apache Kafka in, alerts and metrics into Cassandra,
-kill -9 of the job between a batch's Cassandra writes and its Spark commit, restart from the
-checkpoint: the same alerts and metrics as an uninterrupted run, and what the input implies.
+"""The Spark stream job on the real-stack bench, on both Kafka sources (spark.kafka_source python
+and jvm): Apache Kafka in, alerts and metrics into Cassandra.
 
-It drives the job only through its public entry points (`fraudpipe stream` with its config
-from the environment, and `start_query`), as tests/e2e/test_stream_crash.py does on SQLite.
+One scenario per source, run once and checked by the tests below: v1 records, poison pills, v2
+records (a writer-schema change mid-stream); the job is killed -9 between a batch's Cassandra
+writes and its Spark commit and restarted from the checkpoint; the same input on a second topic
+runs uninterrupted. The job is driven only through its public entry points (`fraudpipe stream`
+with its config from the environment, and `start_query`), as tests/e2e/test_stream_crash.py
+does on SQLite.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
-import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,118 +20,110 @@ import pytest
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from fraudpipe.config import Config
-from tests.e2e.test_stream_crash import COUNT, STABLE_ALERT_COLUMNS, job_env
-from tests.e2e.test_stream_pipeline import assert_matches_input, close_windows_and_settle, run_until_settled
+from tests.fixtures.crash import cassandra_batches, crash_and_recover, stable_alerts, stable_totals
 from tests.fixtures.realstack import CassandraEndpoint, KafkaEndpoint, create_keyspace, store_config_for
-from tests.fixtures.stream import stored_alerts
+from tests.fixtures.stream import (
+    KAFKA_SOURCES,
+    POISON_PILLS,
+    assert_matches_input,
+    dead_letters,
+    offsets_log,
+    publish_garbage,
+    read_topic,
+    require_kafka_jars,
+    run_until_settled,
+    stored_alerts,
+    stored_history,
+)
 from workloads.stream import publish_model, publish_transactions, tiny_model
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.integration, pytest.mark.timeout(900)]
+
+COUNT = 1200  # half written with schema v1, half with v2
+PER_TRIGGER = 150  # 8+ batches before the sentinel's
+TIMEOUT_S = 420.0
 
 
-@pytest.fixture()
-def realstack_stream_config(config: Config, real_kafka: KafkaEndpoint, real_cassandra: CassandraEndpoint, registry,
-                            fresh_cassandra_keyspace: str, tmp_path: Path) -> Config:
-    """The stream test config on Apache Kafka and a Cassandra keyspace of the test's own."""
-    model_dir = tmp_path / "models"
-    publish_model(model_dir, tiny_model("20000101T000000000Z"))
-    return dataclasses.replace(
+@dataclass(frozen=True)
+class Runs:
+    """The crashed and the uninterrupted run of one source, after both settled."""
+    crashed: Config
+    clean: Config
+    topic: str
+    clean_topic: str
+    killed_in: int
+    crashed_totals: dict[str, int]
+    clean_totals: dict[str, int]
+
+
+def publish_input(config: Config, topic: str) -> int:
+    """v1 records, the poison pills, then v2 records; returns the last event time (ms)."""
+    first = publish_transactions(config, topic, count=COUNT // 2, schema_version=1)
+    publish_garbage(config, topic, POISON_PILLS)
+    second = publish_transactions(config, topic, count=COUNT // 2, schema_version=2, skip=COUNT // 2)
+    return max(int(b.event_time.max()) for b in first + second)
+
+
+@pytest.fixture(scope="module", params=KAFKA_SOURCES)
+def runs(request: pytest.FixtureRequest, config: Config, real_kafka: KafkaEndpoint, real_cassandra: CassandraEndpoint,
+         registry, spark, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    source = request.param
+    jars = require_kafka_jars(source)
+    tmp = tmp_path_factory.mktemp(f"realstack-stream-{source}")
+    publish_model(tmp / "models", tiny_model("20000101T000000000Z"))
+    crashed = dataclasses.replace(
         config,
         kafka=dataclasses.replace(config.kafka, bootstrap_servers=real_kafka.bootstrap_servers, embedded=False),
         schema_registry=dataclasses.replace(config.schema_registry, url=registry.url),
-        store=store_config_for(real_cassandra, fresh_cassandra_keyspace),
-        model=dataclasses.replace(config.model, dir=str(model_dir)),
-        spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp_path / "checkpoint"), trigger_seconds=0.5,
-                                  watermark_seconds=30, max_records_per_trigger=800),
-    )
-
-
-def cassandra_env(config: Config) -> dict[str, str]:
-    """The job's config as FRAUDPIPE_* variables: the SQLite crash test's, with the store on Cassandra."""
-    store = config.store
-    env = {k: v for k, v in job_env(dataclasses.replace(
-        config, store=dataclasses.replace(store, backend="sqlite"))).items() if not k.startswith("FRAUDPIPE_STORE__")}
-    env.update({"FRAUDPIPE_KAFKA__EMBEDDED": "false", "FRAUDPIPE_STORE__BACKEND": "cassandra",
-                "FRAUDPIPE_STORE__CASSANDRA_CONTACT_POINTS": ",".join(store.cassandra_contact_points),
-                "FRAUDPIPE_STORE__CASSANDRA_PORT": str(store.cassandra_port), "FRAUDPIPE_STORE__KEYSPACE": store.keyspace,
-                "FRAUDPIPE_STORE__CONSISTENCY": store.consistency})
-    return env
-
-
-def start_job(config: Config, topic: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "fraudpipe.cli", "stream", "--topic", topic],
-                            env=cassandra_env(config), stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own group: kill -9 reaches the JVM too
-
-
-def written_batches(session, keyspace: str) -> set[int]:
-    return {row.batch_id for row in session.execute(f"SELECT batch_id FROM {keyspace}.{contracts.METRICS_TABLE}")}
-
-
-def batch_in_flight(config: Config, session) -> int | None:
-    """A batch >= 2 with metrics rows in Cassandra that Spark has not committed yet."""
-    checkpoint = Path(config.spark.checkpoint_dir)
-    try:
-        offsets = {int(p.name) for p in (checkpoint / "offsets").iterdir() if p.name.isdigit()}
-        commits = {int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit()}
-    except FileNotFoundError:
-        return None
-    open_batches = sorted(b for b in offsets - commits if b >= 2)
-    if not open_batches:
-        return None
-    hits = [b for b in open_batches if b in written_batches(session, config.store.keyspace)]
-    return hits[0] if hits else None
-
-
-def test_kill_9_mid_batch_on_kafka_and_cassandra_equals_an_uninterrupted_run(
-        spark, realstack_stream_config: Config, real_cassandra: CassandraEndpoint, tmp_path: Path) -> None:
-    config = realstack_stream_config
-    topic = f"stream-{tmp_path.name[-12:]}-{os.getpid()}"
+        store=store_config_for(real_cassandra, create_keyspace(real_cassandra)),
+        model=dataclasses.replace(config.model, dir=str(tmp / "models")),
+        spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp / "checkpoint"), trigger_seconds=0.5,
+                                  watermark_seconds=30, max_records_per_trigger=PER_TRIGGER, history_snapshot_batches=3,
+                                  kafka_source=source, kafka_jars_dir=str(jars or "")))
+    clean = dataclasses.replace(
+        crashed, store=store_config_for(real_cassandra, create_keyspace(real_cassandra)),
+        spark=dataclasses.replace(crashed.spark, checkpoint_dir=str(tmp / "clean-ck")))
+    topic = f"stream-{source}-{uuid.uuid4().hex[:8]}"
     clean_topic = topic + "-clean"
-    ensure_topics(config.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1, topic: 2, clean_topic: 2})
-    batches = publish_transactions(config, topic, count=COUNT)
-    publish_transactions(config, clean_topic, count=COUNT)
-    last_ms = max(int(b.event_time.max()) for b in batches)
-    log = tmp_path / "stream.log"
+    ensure_topics(crashed.kafka.bootstrap_servers, {contracts.STREAM_DLQ_TOPIC: 1, topic: 2, clean_topic: 2})
+    last_ms = publish_input(crashed, topic)
+    publish_input(crashed, clean_topic)
 
     cluster = real_cassandra.cluster()
-    session = cluster.connect()
-    job = start_job(config, topic, log)
     try:
-        killed_in = None
-        deadline = time.monotonic() + 420
-        while killed_in is None and time.monotonic() < deadline and job.poll() is None:
-            killed_in = batch_in_flight(config, session)
-            if killed_in is None:
-                time.sleep(0.01)
-        assert killed_in is not None, f"no batch caught between its Cassandra writes and its commit; log:\n{log.read_text()[-3000:]}"
-        os.killpg(job.pid, signal.SIGKILL)
-        job.wait(30)
+        killed_in, crashed_totals = crash_and_recover(
+            crashed, topic, count=COUNT + len(POISON_PILLS), last_ms=last_ms, log=tmp / "stream.log",
+            written=cassandra_batches(cluster.connect(), crashed.store.keyspace), timeout=TIMEOUT_S, poll_s=0.01)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
         cluster.shutdown()
-    assert not (Path(config.spark.checkpoint_dir) / "commits" / str(killed_in)).exists()
+    _, clean_totals = run_until_settled(spark, clean, clean_topic, COUNT + len(POISON_PILLS), last_ms,
+                                        timeout=TIMEOUT_S)
+    return Runs(crashed, clean, topic, clean_topic, killed_in, crashed_totals, clean_totals)
 
-    job = start_job(config, topic, log)
-    try:
-        crashed_totals = close_windows_and_settle(config, topic, COUNT, last_ms, alive=lambda: job.poll() is None,
-                                                  timeout=420)
-    finally:
-        os.killpg(job.pid, signal.SIGTERM)
-        job.wait(60)
-    assert crashed_totals["transactions"] + crashed_totals["late_records"] == COUNT, log.read_text()[-3000:]
-    assert_matches_input(spark, config, topic, crashed_totals)
-    crashed_alerts = stored_alerts(config)
 
-    clean = dataclasses.replace(
-        config, store=dataclasses.replace(config.store, keyspace=create_keyspace(real_cassandra)),
-        spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp_path / "clean-ck")))
-    _, clean_totals = run_until_settled(spark, clean, clean_topic, COUNT, last_ms, timeout=420)
-    ignore = ("latency_ms_sum",)  # wall-clock dependent
-    assert {k: v for k, v in crashed_totals.items() if k not in ignore} == \
-           {k: v for k, v in clean_totals.items() if k not in ignore}
-    clean_alerts = stored_alerts(clean)
-    assert set(crashed_alerts) == set(clean_alerts) and clean_alerts
-    for key, alert in clean_alerts.items():
-        assert {c: crashed_alerts[key][c] for c in STABLE_ALERT_COLUMNS} == {c: alert[c] for c in STABLE_ALERT_COLUMNS}
+def test_totals_are_exact_after_kill_9_across_a_writer_schema_change(spark, runs: Runs) -> None:
+    totals = runs.crashed_totals
+    _, late, dlq = assert_matches_input(spark, runs.crashed, runs.topic, totals)
+    assert totals["transactions"] + late == COUNT
+    assert dlq == totals["dlq_records"] == len(POISON_PILLS)
+    # the input really changed writer schema mid-stream: the records carry two schema ids, v1's and v2's
+    ends = offsets_log(Path(runs.crashed.spark.checkpoint_dir))[-1][1]
+    records = [value for _, _, value in read_topic(runs.crashed, runs.topic, ends) if value not in POISON_PILLS]
+    assert len({int.from_bytes(value[1:5], "big") for value in records}) == 2
+
+
+def test_a_kill_9_run_equals_an_uninterrupted_run(runs: Runs) -> None:
+    assert runs.killed_in >= 2
+    assert stable_totals(runs.crashed_totals) == stable_totals(runs.clean_totals)
+    clean_alerts = stored_alerts(runs.clean)
+    assert clean_alerts and stable_alerts(stored_alerts(runs.crashed)) == stable_alerts(clean_alerts)
+    assert stored_history(runs.crashed) == stored_history(runs.clean)  # every sender's profile, exactly
+
+
+def test_poison_pills_reach_the_dlq_with_their_headers(runs: Runs) -> None:
+    clean = dead_letters(runs.clean, runs.clean_topic, expected=len(POISON_PILLS))
+    assert sorted(value for value, _ in clean) == sorted(POISON_PILLS)  # once each, uninterrupted
+    crashed = dead_letters(runs.crashed, runs.topic, expected=len(POISON_PILLS))
+    assert {value for value, _ in crashed} == set(POISON_PILLS)  # a replayed batch may forward again
+    for _, headers in clean + crashed:
+        assert headers["fraudpipe.error.reason"] and headers["fraudpipe.source.offset"]
