@@ -25,13 +25,13 @@ from tests.fixtures.realstack import CassandraEndpoint, KafkaEndpoint, create_ke
 from tests.fixtures.stream import (
     KAFKA_SOURCES,
     POISON_PILLS,
+    InProcessRun,
     assert_matches_input,
     dead_letters,
     offsets_log,
     publish_garbage,
     read_topic,
     require_kafka_jars,
-    run_until_settled,
     stored_alerts,
     stored_history,
 )
@@ -89,15 +89,18 @@ def runs(request: pytest.FixtureRequest, config: Config, real_kafka: KafkaEndpoi
     last_ms = publish_input(crashed, topic)
     publish_input(crashed, clean_topic)
 
+    uninterrupted = InProcessRun(spark, clean, clean_topic)  # runs alongside the crashed one
     cluster = real_cassandra.cluster()
     try:
         killed_in, crashed_totals = crash_and_recover(
             crashed, topic, count=COUNT + len(POISON_PILLS), last_ms=last_ms, log=tmp / "stream.log",
             written=cassandra_batches(cluster.connect(), crashed.store.keyspace), timeout=TIMEOUT_S, poll_s=0.01)
+    except BaseException:
+        uninterrupted.stop()
+        raise
     finally:
         cluster.shutdown()
-    _, clean_totals = run_until_settled(spark, clean, clean_topic, COUNT + len(POISON_PILLS), last_ms,
-                                        timeout=TIMEOUT_S)
+    clean_totals = uninterrupted.settle(COUNT + len(POISON_PILLS), last_ms, timeout=TIMEOUT_S)
     return Runs(crashed, clean, topic, clean_topic, killed_in, crashed_totals, clean_totals)
 
 

@@ -10,9 +10,9 @@ from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from tests.fixtures.crash import crash_and_recover, sqlite_batches, stable_alerts, stable_totals
 from tests.fixtures.stream import (
+    InProcessRun,
     assert_matches_input,
     publish_transactions,
-    run_until_settled,
     stored_alerts,
     stored_history,
 )
@@ -34,16 +34,21 @@ def test_kill_9_mid_batch_then_restart_equals_an_uninterrupted_run(spark, stream
     publish_transactions(config, clean_topic, count=COUNT)
     last_ms = max(int(b.event_time.max()) for b in batches)
 
-    _, crashed_totals = crash_and_recover(config, topic, count=COUNT, last_ms=last_ms, log=tmp_path / "stream.log",
-                                          written=sqlite_batches(config), timeout=300)
+    clean = dataclasses.replace(config, store=dataclasses.replace(config.store, sqlite_path=str(tmp_path / "clean.db")),
+                                spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp_path / "clean-ck")))
+    uninterrupted = InProcessRun(spark, clean, clean_topic)  # runs alongside the crashed one
+    try:
+        _, crashed_totals = crash_and_recover(config, topic, count=COUNT, last_ms=last_ms,
+                                              log=tmp_path / "stream.log", written=sqlite_batches(config), timeout=300)
+    except BaseException:
+        uninterrupted.stop()
+        raise
+    clean_totals = uninterrupted.settle(COUNT, last_ms)
     assert crashed_totals["transactions"] + crashed_totals["late_records"] == COUNT
     assert_matches_input(spark, config, topic, crashed_totals)
     crashed_alerts = stored_alerts(config)
     crashed_history = stored_history(config)
 
-    clean = dataclasses.replace(config, store=dataclasses.replace(config.store, sqlite_path=str(tmp_path / "clean.db")),
-                                spark=dataclasses.replace(config.spark, checkpoint_dir=str(tmp_path / "clean-ck")))
-    _, clean_totals = run_until_settled(spark, clean, clean_topic, COUNT, last_ms)
     assert stable_totals(crashed_totals) == stable_totals(clean_totals)
     clean_alerts = stored_alerts(clean)
     assert clean_alerts and stable_alerts(crashed_alerts) == stable_alerts(clean_alerts)
