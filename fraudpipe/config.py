@@ -141,6 +141,9 @@ class ModelConfig:
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
     max_iter: int = 20
     train_fraction: float = 0.8  # of the minutes: train on the earlier ones, evaluate on the later ones
+    # the first minutes of the data only build the sender history: no window of theirs is fitted
+    # on, nor chosen the threshold on (at most half of the train minutes; docs/detection.md)
+    history_warmup_minutes: float = 30.0
     # `fraudpipe train` (generated data) also evaluates the model on a dataset generated from this
     # shifted producer configuration (its later minutes): metrics.transfer. "" = none.
     transfer_config: str = "benchmarks/detection/shifted.yml"
@@ -174,6 +177,8 @@ class ModelConfig:
             raise ConfigError(f"model.train_fraction must be between 0 and 1, got {self.train_fraction}")
         if self.fraud_k < 1 or self.fit_sample < self.k:
             raise ConfigError(f"model.fraud_k must be >= 1 and model.fit_sample >= model.k, got {self.fraud_k}, {self.fit_sample}")
+        if self.history_warmup_minutes < 0:
+            raise ConfigError(f"model.history_warmup_minutes must be >= 0, got {self.history_warmup_minutes}")
         if self.transfer_transactions < 1:
             raise ConfigError(f"model.transfer_transactions must be at least 1, got {self.transfer_transactions}")
         if self.tail_k < 0 or not 0.0 <= self.tail_share < 1.0:
