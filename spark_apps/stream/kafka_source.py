@@ -292,7 +292,7 @@ def _worker_clients(options: SourceOptions) -> tuple[sd.BatchDecoder, Any]:
     if key not in _WORKER_CLIENTS:
         from confluent_kafka import Consumer
 
-        decoder = sd.BatchDecoder(sd.make_codec(sd.RegistryLookup(options.registry_url), options.reader_schema_version),
+        decoder = sd.BatchDecoder(sd.make_codec(sd.registry_lookup(options.registry_url), options.reader_schema_version),
                                   options.reader_schema_version, options.columns)
         _WORKER_CLIENTS[key] = (decoder, Consumer(consumer_config(options.bootstrap_servers)))
     return _WORKER_CLIENTS[key]
