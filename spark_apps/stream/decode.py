@@ -39,6 +39,13 @@ DLQ_HEADER_TOPIC: Final = "fraudpipe.source.topic"
 DLQ_HEADER_PARTITION: Final = "fraudpipe.source.partition"
 DLQ_HEADER_OFFSET: Final = "fraudpipe.source.offset"
 
+def dlq_headers(reason: str, error_class: str, *, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    """The stream's DLQ headers for one undecodable record (both sources write the same)."""
+    return [(DLQ_HEADER_REASON, reason.encode()), (DLQ_HEADER_CLASS, error_class.encode()),
+            (DLQ_HEADER_TOPIC, topic.encode()), (DLQ_HEADER_PARTITION, str(partition).encode()),
+            (DLQ_HEADER_OFFSET, str(offset).encode())]
+
+
 _AVRO_TO_ARROW: Final = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64(),
                          "boolean": pa.bool_(), "enum": pa.string()}
 _ARROW_TO_DDL: Final = {pa.string(): "string", pa.int64(): "bigint", pa.int32(): "int", pa.float64(): "double",
