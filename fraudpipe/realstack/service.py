@@ -7,8 +7,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
+from fraudpipe.broker import free_port
 from fraudpipe.errors import RealstackError
 from fraudpipe.process import spawn, terminate, wait_until
 
@@ -63,6 +64,7 @@ class JvmServer:
     pid: int | None = None
     start_seconds: float | None = None
     name = "server"
+    port_fields: ClassVar[tuple[str, ...]] = ()  # int fields that get a free loopback port when left at 0
 
     @property
     def log_path(self) -> Path:
@@ -72,7 +74,7 @@ class JvmServer:
         raise NotImplementedError
 
     def prepare(self) -> None:
-        """Write config and format storage before the first start."""
+        """Write config and format storage before the first start (the port fields are set by then)."""
 
     def healthy(self) -> bool:
         raise NotImplementedError
@@ -82,6 +84,9 @@ class JvmServer:
             return self
         started = time.monotonic()  # start time includes writing config and formatting storage
         self.workdir.mkdir(parents=True, exist_ok=True)
+        for port_field in self.port_fields:
+            if not getattr(self, port_field):
+                setattr(self, port_field, free_port())
         self.prepare()
         options: dict[str, object] = {"start_new_session": True}
         if not self.detached:

@@ -10,9 +10,7 @@ import json
 import threading
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
@@ -27,7 +25,7 @@ from fraudpipe.registry.server import RegistryServer
 from fraudpipe.registry_client import RegistrySchemas
 from spark_apps.stream import decode as sd
 from spark_apps.stream import jvm_source
-from tests.fixtures.core import loopback_http
+from tests.fixtures.core import QuietHandler, loopback_http
 
 pytestmark = pytest.mark.integration
 
@@ -110,19 +108,11 @@ def test_an_unknown_id_is_the_records_fault_in_both_callers(registry: RegistrySe
         make_converter(AVRO_CONVERTER, {"schema.registry.url": registry.url})(frame)
 
 
-class Unavailable(BaseHTTPRequestHandler):
+class Unavailable(QuietHandler):
     """A gateway in front of a registry that is down: 503 for everything."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = json.dumps({"error_code": 50003, "message": "upstream registry unavailable"}).encode()
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer(503, {"error_code": 50003, "message": "upstream registry unavailable"})
 
 
 def test_a_registry_that_is_down_or_failing_is_the_callers_outage_error() -> None:
@@ -139,17 +129,11 @@ def test_a_registry_that_is_down_or_failing_is_the_callers_outage_error() -> Non
                 jvm_source.plan_writer_schemas(url, 1)
 
 
-@pytest.fixture()
-def own_registry(tmp_path: Path) -> Iterator[RegistryServer]:
-    with RegistryServer(free_port(), tmp_path / "data", log_path=tmp_path / "registry.log") as running:
-        yield running
-
-
-def test_each_id_is_fetched_once_and_shared_across_threads(own_registry: RegistryServer) -> None:
-    client = SchemaRegistryClient({"url": own_registry.url})
+def test_each_id_is_fetched_once_and_shared_across_threads(private_registry: RegistryServer) -> None:
+    client = SchemaRegistryClient({"url": private_registry.url})
     v1 = client.register_schema("tx-value", Schema(contracts.transaction_schema_str(1), "AVRO"))
     v2 = client.register_schema("tx-value", Schema(contracts.transaction_schema_str(2), "AVRO"))
-    schemas = RegistrySchemas(own_registry.url, unavailable=StreamError, transform=sd.plain_longs)
+    schemas = RegistrySchemas(private_registry.url, unavailable=StreamError, transform=sd.plain_longs)
     results: list[tuple[int, Any]] = []
     errors: list[BaseException] = []
 
@@ -166,7 +150,7 @@ def test_each_id_is_fetched_once_and_shared_across_threads(own_registry: Registr
         thread.join(30)
     assert errors == [] and len(results) == 16
     assert all(schema == sd.plain_longs(contracts.transaction_schema(1 if sid == v1 else 2)) for sid, schema in results)
-    own_registry.kill()  # the registry goes away: what was fetched stays, what was not is an outage
+    private_registry.kill()  # the registry goes away: what was fetched stays, what was not is an outage
     assert schemas(v1) == sd.plain_longs(contracts.transaction_schema(1))
     assert json.loads(schemas.text(v2)) == contracts.transaction_schema(2)
     with pytest.raises(StreamError, match="unreachable"):
