@@ -126,6 +126,34 @@ def wait_until(ready: Callable[[], bool], *, process: subprocess.Popen[bytes] | 
     raise error(f"{what} was not ready within {timeout:.0f}s")
 
 
+def parent_death_signal(sig: int) -> Callable[[], None]:
+    """A preexec_fn: Linux sends the child `sig` when the process that started it dies, even by SIGKILL,
+    so no test or run leaves a server behind."""
+    def preexec() -> None:
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+        except OSError:  # not Linux/glibc: the child then only stops when it is stopped
+            pass
+
+    return preexec
+
+
+def spawn_ready(args: list[str], *, ready: Callable[[], bool], timeout: float, what: str,
+                error: Callable[[str], Exception], log_path: Path | None, grace: float = 5.0,
+                **spawn_options: object) -> subprocess.Popen[bytes]:
+    """spawn() a server and wait_until() it is ready; one that never gets ready is stopped (SIGTERM,
+    then SIGKILL after `grace` seconds) before `error(...)` is raised."""
+    process = spawn(args, log_path=log_path, **spawn_options)  # type: ignore[arg-type]
+    try:
+        wait_until(ready, process=process, timeout=timeout, what=what, error=error)
+    except BaseException:
+        terminate(process, grace=grace)
+        raise
+    return process
+
+
 class ChildService:
     """A `fraudpipe <command>` HTTP service run as a child process on 127.0.0.1:`port`.
 

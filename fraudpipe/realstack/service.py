@@ -11,7 +11,7 @@ from typing import Callable, ClassVar
 
 from fraudpipe.broker import free_port
 from fraudpipe.errors import RealstackError
-from fraudpipe.process import spawn, terminate, wait_until
+from fraudpipe.process import parent_death_signal, spawn_ready, terminate
 
 
 def rss_mib(pid: int) -> float | None:
@@ -38,16 +38,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _die_with_parent() -> None:
-    """SIGKILL the JVM when the process that started it dies, so tests never leave one behind."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux/glibc: the JVM then only stops through stop()
-        pass
 
 
 @dataclass
@@ -90,15 +80,12 @@ class JvmServer:
         self.prepare()
         options: dict[str, object] = {"start_new_session": True}
         if not self.detached:
-            options["preexec_fn"] = _die_with_parent
-        self.process = spawn(self.command(), log_path=self.log_path, cwd=self.workdir, **options)  # type: ignore[arg-type]
+            options["preexec_fn"] = parent_death_signal(signal.SIGKILL)
+        self.process = spawn_ready(
+            self.command(), ready=self.healthy, timeout=timeout, what=self.name, log_path=self.log_path, cwd=self.workdir,
+            error=lambda message: RealstackError(f"{message}; last lines of {self.log_path}:\n{self.log_tail()}"),
+            **options)
         self.pid = self.process.pid
-        try:
-            wait_until(self.healthy, process=self.process, timeout=timeout, what=self.name,
-                       error=lambda message: RealstackError(f"{message}; last lines of {self.log_path}:\n{self.log_tail()}"))
-        except RealstackError:
-            self.stop(grace=5.0)
-            raise
         self.start_seconds = time.monotonic() - started
         return self
 

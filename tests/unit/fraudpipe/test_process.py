@@ -6,7 +6,9 @@ import signal
 import sys
 import time
 
-from fraudpipe.process import command_line, descendants, process_table, spawn, terminate
+import pytest
+
+from fraudpipe.process import command_line, descendants, process_table, spawn, spawn_ready, terminate
 
 # root -> (python -> sleep 37) and sleep 38: two children and a grandchild
 TREE = ("import subprocess, sys\n"
@@ -35,3 +37,26 @@ def test_the_walk_finds_children_and_grandchildren_with_their_rss_and_command_li
         os.killpg(root.pid, signal.SIGKILL)  # the tree this test started: its own process group
         terminate(root, grace=5)
     assert command_line(root.pid) == ""  # reaped: no command line left
+
+
+class NotReadyError(Exception):
+    pass
+
+
+def test_a_server_that_never_gets_ready_is_stopped_before_the_error(tmp_path):
+    started: list[int] = []
+
+    def ready() -> bool:
+        started.extend(pid for pid in descendants(os.getpid()) if command_line(pid) == "sleep 39")
+        return False
+
+    with pytest.raises(NotReadyError, match="^sleeper was not ready within 1s$"):
+        spawn_ready(["sleep", "39"], ready=ready, timeout=1.0, what="sleeper", error=NotReadyError,
+                    log_path=tmp_path / "sleeper.log", grace=2.0)
+    assert started and command_line(started[0]) == ""  # stopped and reaped, not left running
+
+
+def test_a_server_that_exits_at_start_is_reported_with_its_exit_code(tmp_path):
+    with pytest.raises(NotReadyError, match="^quitter exited with code 3 before it was ready$"):
+        spawn_ready(["sh", "-c", "exit 3"], ready=lambda: False, timeout=30, what="quitter", error=NotReadyError,
+                    log_path=tmp_path / "quitter.log")
