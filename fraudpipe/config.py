@@ -26,6 +26,23 @@ from fraudpipe.producer_config import (  # noqa: F401  (re-exported: the produce
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.yml"
 CONFIG_FILE_ENV = "FRAUDPIPE_CONFIG"
 ENV_PREFIX = "FRAUDPIPE_"
+STACK_SERVICES = ("broker", "registry", "connect", "dashboard")  # what listens on a port in `fraudpipe up`
+
+
+def port_overrides(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, str]:
+    """The environment overrides that put the embedded stack's services (keys of STACK_SERVICES,
+    any subset) on `ports` of `host`, listeners and client addresses alike."""
+    unknown = set(ports) - set(STACK_SERVICES)
+    if unknown:
+        raise ConfigError(f"port_overrides: {sorted(unknown)} are not services of the stack ({', '.join(STACK_SERVICES)})")
+    names = {
+        "broker": {"KAFKA__BROKER_PORT": "{port}", "KAFKA__BOOTSTRAP_SERVERS": "{host}:{port}"},
+        "registry": {"SCHEMA_REGISTRY__PORT": "{port}", "SCHEMA_REGISTRY__URL": "http://{host}:{port}"},
+        "connect": {"CONNECT__PORT": "{port}", "CONNECT__URL": "http://{host}:{port}"},
+        "dashboard": {"DASHBOARD__PORT": "{port}"},
+    }
+    return {ENV_PREFIX + key: value.format(host=host, port=port)
+            for service, port in ports.items() for key, value in names[service].items()}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 
 from fraudpipe.broker import free_port
 from fraudpipe.contracts import PROJECT_ROOT
-from tests.integration.fraudpipe.test_stack import _descendants
+from fraudpipe.process import descendants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -84,7 +84,7 @@ def test_dev_up_in_a_clean_checkout_reaches_alerts_and_stops_cleanly(tmp_path: P
         while not _sender_transactions(ports["dashboard"], sender) and time.monotonic() < deadline:
             time.sleep(2)
         assert _sender_transactions(ports["dashboard"], sender), f"no raw transactions of {sender} in the store"
-        tree = _descendants(dev.pid)
+        tree = descendants(dev.pid)
         dev.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal delivers
         dev.wait(timeout=180)
     finally:
