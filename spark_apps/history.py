@@ -178,6 +178,11 @@ class SenderHistory:
             return
         slots = self.slots(table.column(STATE_KEY).to_pylist())
         for name, values in self._columns().items():
+            if name not in table.column_names and name in self.floats:
+                # state written before this number existed (an older release's checkpoint): it
+                # starts at zero, as for a sender that has no ongoing run
+                values[slots] = 0.0
+                continue
             column = table.column(name).combine_chunks()
             if values.ndim == 2:
                 values[slots] = column.flatten().to_numpy(zero_copy_only=False).reshape(len(slots), values.shape[1])

@@ -121,3 +121,16 @@ def test_chunks_in_any_batching_give_the_same_features() -> None:
              for a, b in ((0, 7), (7, 8), (8, 30))]
     pd.testing.assert_frame_equal(pd.concat(parts).reset_index(drop=True)[list(CONTEXT_FEATURES)],
                                   whole[list(CONTEXT_FEATURES)])
+
+
+def test_state_from_before_the_run_numbers_loads_with_no_ongoing_run() -> None:
+    history = SenderHistory(HistoryParams(half_life_minutes=1e9))
+    advance(history, [window("R", m, tx=2, amount=200) for m in (0, 1, 2)])
+    old = history.export(history.live_slots())
+    old = old.drop_columns([name for name in old.column_names if name.startswith("run_")])
+    restored = SenderHistory(HistoryParams(half_life_minutes=1e9))
+    restored.load(old)
+    row = advance(restored, [window("R", 9, tx=1, amount=100)]).iloc[0]
+    # the three windows were an ongoing run, which the old state did not record: the baseline
+    # is what it held (none), and the sender is known (idle since minute 2)
+    assert row["history_windows"] == 0.0 and row["idle_minutes"] == pytest.approx(7.0)
