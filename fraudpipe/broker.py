@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudpipe.errors import BrokerError
-from fraudpipe.process import LOOPBACK, spawn, terminate, wait_until
+from fraudpipe.process import LOOPBACK, parent_death_signal, spawn_ready, terminate, wait_until
 
 
 def broker_binary() -> str:
@@ -41,9 +41,7 @@ def free_port() -> int:
 def wait_for_metadata(bootstrap: str, *, timeout: float = 30.0,
                       process: subprocess.Popen[bytes] | None = None) -> None:
     """Block until the broker answers a metadata request, or raise BrokerError (also when `process` exits)."""
-    from fraudpipe.health import kafka_ok
-
-    wait_until(lambda: kafka_ok(bootstrap), process=process, timeout=timeout, what=f"broker at {bootstrap}", error=BrokerError)
+    wait_until(lambda: _kafka_ok(bootstrap), process=process, timeout=timeout, what=f"broker at {bootstrap}", error=BrokerError)
 
 
 @dataclass
@@ -64,18 +62,15 @@ class EmbeddedBroker:
         if _port_in_use(self.port):
             raise BrokerError(f"port {self.port} on {LOOPBACK} is already in use; stop what holds it or set kafka.broker_port")
         url = f"tcp://{LOOPBACK}:{self.port}"
-        self.process = spawn(
+        self.process = spawn_ready(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],
+            ready=lambda: _kafka_ok(self.bootstrap_servers), timeout=timeout, what=f"broker at {self.bootstrap_servers}",
+            error=lambda message: BrokerError(f"embedded broker did not start: {message}; see {self.log_path}"),
             log_path=self.log_path, env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=parent_death_signal(signal.SIGTERM),
         )
-        try:
-            wait_for_metadata(self.bootstrap_servers, timeout=timeout, process=self.process)
-        except BrokerError as exc:
-            self.stop()
-            raise BrokerError(f"embedded broker did not start: {exc}; see {self.log_path}") from None
         return self
 
     def stop(self, *, grace: float = 5.0) -> None:
@@ -90,14 +85,10 @@ class EmbeddedBroker:
         self.stop()
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the broker if the process that started it dies, even by SIGKILL."""
-    try:
-        import ctypes
+def _kafka_ok(bootstrap: str) -> bool:
+    from fraudpipe.health import kafka_ok  # imported when first probing: health loads requests and the admin client
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux/glibc: the broker then only stops through stop()
-        pass
+    return kafka_ok(bootstrap)
 
 
 def _port_in_use(port: int) -> bool:

@@ -26,6 +26,23 @@ from fraudpipe.producer_config import (  # noqa: F401  (re-exported: the produce
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.yml"
 CONFIG_FILE_ENV = "FRAUDPIPE_CONFIG"
 ENV_PREFIX = "FRAUDPIPE_"
+STACK_SERVICES = ("broker", "registry", "connect", "dashboard")  # what listens on a port in `fraudpipe up`
+
+
+def port_overrides(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, str]:
+    """The environment overrides that put the embedded stack's services (keys of STACK_SERVICES,
+    any subset) on `ports` of `host`, listeners and client addresses alike."""
+    unknown = set(ports) - set(STACK_SERVICES)
+    if unknown:
+        raise ConfigError(f"port_overrides: {sorted(unknown)} are not services of the stack ({', '.join(STACK_SERVICES)})")
+    names = {
+        "broker": {"KAFKA__BROKER_PORT": "{port}", "KAFKA__BOOTSTRAP_SERVERS": "{host}:{port}"},
+        "registry": {"SCHEMA_REGISTRY__PORT": "{port}", "SCHEMA_REGISTRY__URL": "http://{host}:{port}"},
+        "connect": {"CONNECT__PORT": "{port}", "CONNECT__URL": "http://{host}:{port}"},
+        "dashboard": {"DASHBOARD__PORT": "{port}"},
+    }
+    return {ENV_PREFIX + key: value.format(host=host, port=port)
+            for service, port in ports.items() for key, value in names[service].items()}
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,9 @@ class ModelConfig:
     dataset_dir: str = ".fraudpipe/datasets"  # generated training datasets (deterministic, reused)
     max_iter: int = 20
     train_fraction: float = 0.8  # of the minutes: train on the earlier ones, evaluate on the later ones
+    # the first minutes of the data only build the sender history: no window of theirs is fitted
+    # on, nor chosen the threshold on (at most half of the train minutes; docs/detection.md)
+    history_warmup_minutes: float = 30.0
     # `fraudpipe train` (generated data) also evaluates the model on a dataset generated from this
     # shifted producer configuration (its later minutes): metrics.transfer. "" = none.
     transfer_config: str = "benchmarks/detection/shifted.yml"
@@ -174,6 +194,8 @@ class ModelConfig:
             raise ConfigError(f"model.train_fraction must be between 0 and 1, got {self.train_fraction}")
         if self.fraud_k < 1 or self.fit_sample < self.k:
             raise ConfigError(f"model.fraud_k must be >= 1 and model.fit_sample >= model.k, got {self.fraud_k}, {self.fit_sample}")
+        if self.history_warmup_minutes < 0:
+            raise ConfigError(f"model.history_warmup_minutes must be >= 0, got {self.history_warmup_minutes}")
         if self.transfer_transactions < 1:
             raise ConfigError(f"model.transfer_transactions must be at least 1, got {self.transfer_transactions}")
         if self.tail_k < 0 or not 0.0 <= self.tail_share < 1.0:

@@ -42,6 +42,43 @@ def is_running(recorded: Mapping[str, object] | None) -> bool:
     return now is not None and all(now[key] == recorded.get(key) for key in ("start_time", "cmdline"))
 
 
+def process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, resident set size in bytes) of every process, from /proc/<pid>/stat."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                table[int(entry.name)] = (int(fields[1]), int(fields[21]) * page)
+            except (OSError, IndexError, ValueError):  # gone since the listing
+                continue
+    return table
+
+
+def descendants(root: int, table: Mapping[int, tuple[int, int]] | None = None) -> set[int]:
+    """Every process whose ancestry reaches `root` (not `root` itself), from process_table()."""
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _rss) in (process_table() if table is None else table).items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        for child in children.get(frontier.pop(), ()):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def command_line(pid: int) -> str:
+    """The command line of `pid` with spaces between arguments; "" once it has exited (or for a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def spawn(args: list[str], *, log_path: Path | None, cwd: Path | None = None, env: dict[str, str] | None = None,
           **popen_options: object) -> subprocess.Popen[bytes]:
     """Start `args` with stdout and stderr appended to `log_path` (or discarded)."""
@@ -87,6 +124,34 @@ def wait_until(ready: Callable[[], bool], *, process: subprocess.Popen[bytes] | 
             return
         time.sleep(0.1)
     raise error(f"{what} was not ready within {timeout:.0f}s")
+
+
+def parent_death_signal(sig: int) -> Callable[[], None]:
+    """A preexec_fn: Linux sends the child `sig` when the process that started it dies, even by SIGKILL,
+    so no test or run leaves a server behind."""
+    def preexec() -> None:
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+        except OSError:  # not Linux/glibc: the child then only stops when it is stopped
+            pass
+
+    return preexec
+
+
+def spawn_ready(args: list[str], *, ready: Callable[[], bool], timeout: float, what: str,
+                error: Callable[[str], Exception], log_path: Path | None, grace: float = 5.0,
+                **spawn_options: object) -> subprocess.Popen[bytes]:
+    """spawn() a server and wait_until() it is ready; one that never gets ready is stopped (SIGTERM,
+    then SIGKILL after `grace` seconds) before `error(...)` is raised."""
+    process = spawn(args, log_path=log_path, **spawn_options)  # type: ignore[arg-type]
+    try:
+        wait_until(ready, process=process, timeout=timeout, what=what, error=error)
+    except BaseException:
+        terminate(process, grace=grace)
+        raise
+    return process
 
 
 class ChildService:

@@ -21,30 +21,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from fraudpipe.broker import free_port
+from fraudpipe.config import STACK_SERVICES, port_overrides
 from fraudpipe.contracts import PROJECT_ROOT
+from fraudpipe.process import command_line, descendants, process_table
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1_000_000
-
-
-def _table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, RSS bytes) of every process, from /proc/<pid>/stat."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            table[int(entry.name)] = (int(fields[1]), int(fields[21]) * PAGE)
-    return table
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-    except OSError:
-        return ""
 
 
 def classify(cmdline: str) -> str:
@@ -65,36 +46,19 @@ def classify(cmdline: str) -> str:
 
 def sample(root: int) -> tuple[int, dict[str, tuple[int, int]]]:
     """(summed RSS of `root` and its descendants, {part: (RSS, process count)})."""
-    table = _table()
-    children: dict[int, list[int]] = defaultdict(list)
-    for pid, (parent, _rss) in table.items():
-        children[parent].append(pid)
-    tree, frontier = [], [root] if root in table else []
-    while frontier:
-        pid = frontier.pop()
-        tree.append(pid)
-        frontier.extend(children.get(pid, ()))
+    table = process_table()
+    tree = [pid for pid in (root, *descendants(root, table)) if pid in table]
     parts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for pid in tree:
-        part = parts[classify(_cmdline(pid))]
+        part = parts[classify(command_line(pid))]
         part[0] += table[pid][1]
         part[1] += 1
     return sum(table[pid][1] for pid in tree), {k: (v[0], v[1]) for k, v in parts.items()}
 
 
 def _start(rate: float, run_dir: Path) -> subprocess.Popen[bytes]:
-    ports = {name: free_port() for name in ("broker", "registry", "connect", "dashboard")}
-    env = {
-        **os.environ,
-        "FRAUDPIPE_KAFKA__BROKER_PORT": str(ports["broker"]),
-        "FRAUDPIPE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['broker']}",
-        "FRAUDPIPE_SCHEMA_REGISTRY__PORT": str(ports["registry"]),
-        "FRAUDPIPE_SCHEMA_REGISTRY__URL": f"http://127.0.0.1:{ports['registry']}",
-        "FRAUDPIPE_CONNECT__PORT": str(ports["connect"]),
-        "FRAUDPIPE_CONNECT__URL": f"http://127.0.0.1:{ports['connect']}",
-        "FRAUDPIPE_DASHBOARD__PORT": str(ports["dashboard"]),
-        "FRAUDPIPE_STACK__RUN_DIR": str(run_dir),
-    }
+    ports = {name: free_port() for name in STACK_SERVICES}
+    env = {**os.environ, **port_overrides(ports), "FRAUDPIPE_STACK__RUN_DIR": str(run_dir)}
     log = open(run_dir.parent / "up.log", "wb")
     return subprocess.Popen([sys.executable, "-m", "fraudpipe.cli", "up", "--rate", f"{rate:g}"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)

@@ -115,7 +115,7 @@ def decode_profile(config, topic: str, limit: int = 100_000) -> dict[str, float]
         records += [(m.key(), m.value(), m.offset()) for m in batch if m.error() is None]
     fetch_s = time.perf_counter() - started
     consumer.close()
-    decoder = sd.BatchDecoder(sd.make_codec(sd.RegistryLookup(config.schema_registry.url)))
+    decoder = sd.BatchDecoder(sd.make_codec(sd.registry_lookup(config.schema_registry.url)))
     started = time.perf_counter()
     for i in range(0, len(records), 20_000):
         decoder.decode(records[i:i + 20_000], watermark_ms=0)
@@ -266,7 +266,7 @@ def watermark_passes(config, topic: str, thresholds: list[int]) -> list[int]:
     from spark_apps.stream import decode as sd
     from spark_apps.stream.kafka_source import EOF_ERROR, consumer_config
 
-    decoder = sd.BatchDecoder(sd.make_codec(sd.RegistryLookup(config.schema_registry.url)))
+    decoder = sd.BatchDecoder(sd.make_codec(sd.registry_lookup(config.schema_registry.url)))
     consumer = Consumer(consumer_config(config.kafka.bootstrap_servers))
     events, stamps = [], []
     try:

@@ -2,19 +2,18 @@
 
 Class names are the real ones, so connector JSON ports between this worker and Kafka
 Connect. AvroConverter reads the Confluent frame and fetches the writer schema by id
-from `schema.registry.url` (cached), so records written with an evolved schema keep
-flowing: the sink picks the fields it maps and drops the rest.
+from `schema.registry.url` (fraudpipe/registry_client.py: cached, references resolved),
+so records written with an evolved schema keep flowing: the sink picks the fields it
+maps and drops the rest.
 """
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any, Callable, Mapping
 
-import requests
-
 from fraudpipe.avro import AvroCodec
-from fraudpipe.errors import ConnectError, SerializationError, UnknownSchemaIdError
+from fraudpipe.errors import ConnectError, SerializationError
+from fraudpipe.registry_client import RegistrySchemas
 
 STRING_CONVERTER = "org.apache.kafka.connect.storage.StringConverter"
 AVRO_CONVERTER = "io.confluent.connect.avro.AvroConverter"
@@ -62,33 +61,6 @@ def _json(schemas_enable: bool) -> Converter:
     return convert
 
 
-class RegistrySchemas:
-    """Writer schemas by id from GET {url}/schemas/ids/{id}; the codec caches what it finds."""
-
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url = url.split(",")[0].strip().rstrip("/")
-        self._session = requests.Session()
-        self._timeout = timeout
-        self._lock = threading.Lock()
-
-    def __call__(self, schema_id: int) -> str:
-        try:
-            with self._lock:  # requests.Session is not safe for concurrent use
-                response = self._session.get(f"{self.url}/schemas/ids/{schema_id}", timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise RegistryUnavailableError(f"schema registry {self.url} unreachable fetching id {schema_id}: {exc}") from exc
-        if response.status_code == 404:
-            raise UnknownSchemaIdError(schema_id, f"not found in {self.url}")
-        if response.status_code != 200:
-            raise RegistryUnavailableError(
-                f"schema registry {self.url} answered {response.status_code} for id {schema_id}: {response.text[:200]}"
-            )
-        try:
-            return response.json()["schema"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RegistryUnavailableError(f"schema registry {self.url}: bad body for id {schema_id}") from exc
-
-
 def make_converter(class_name: str, settings: Mapping[str, str]) -> Converter:
     """A converter function for a converter class and its `<prefix>.*` settings (prefix stripped)."""
     if class_name == STRING_CONVERTER:
@@ -101,7 +73,7 @@ def make_converter(class_name: str, settings: Mapping[str, str]) -> Converter:
         url = settings.get(REGISTRY_URL_KEY)
         if not url:
             raise ConnectError(f"{AVRO_CONVERTER} needs {REGISTRY_URL_KEY}", http_status=400)
-        codec = AvroCodec(RegistrySchemas(url))
+        codec = AvroCodec(RegistrySchemas(url, unavailable=RegistryUnavailableError))
 
         def avro(data: bytes | None) -> Any:
             # a null value is a tombstone in Connect, not a decoding error

@@ -8,12 +8,13 @@ nothing). `handle_bad_record` is the one place that decides dead-letter or fail.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
@@ -21,6 +22,7 @@ from fraudpipe.connect.converters import RegistryUnavailableError, make_converte
 from fraudpipe.connect.plugin import TOLERANCE_ALL, BadRecordError, SinkPlugin, SinkRecord, converter_settings
 from fraudpipe.connect.topics import METADATA_REFRESH_MS
 from fraudpipe.connect.transforms import TIMESTAMP_CONVERTER_VALUE, Transform, apply_all, parse_transforms
+from fraudpipe.dead_letters import DeadLetterProducer
 from fraudpipe.errors import ConnectError, FraudpipeError, SerializationError, StoreError
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,7 @@ class SinkTask(threading.Thread):
         self.paused = threading.Event()
         self.topics_seen: set[str] = set()
         self._dlq_topic: str = values["errors.deadletterqueue.topic.name"]
-        self._dlq_errors: list[KafkaError] = []
-        self._producer: Producer | None = None
+        self._dlq: DeadLetterProducer | None = None
         self._transforms: list[Transform] = []
 
     def stop(self) -> None:
@@ -102,8 +103,7 @@ class SinkTask(threading.Thread):
             if self._dlq_topic:
                 # the real worker creates its DLQ topic too; 1 partition keeps dead letters in order
                 ensure_topics(self._settings.bootstrap_servers, {self._dlq_topic: 1})
-                self._producer = Producer({"bootstrap.servers": self._settings.bootstrap_servers, "linger.ms": 5,
-                                           "acks": "all", "enable.idempotence": False})
+                self._dlq = DeadLetterProducer(self._settings.bootstrap_servers, self._dlq_topic, error=TaskFailedError)
             consumer = self._subscribe()
             self._on_status(self.task_id, PAUSED if self.paused.is_set() else RUNNING, None)
             self._loop(consumer, writer)
@@ -114,13 +114,13 @@ class SinkTask(threading.Thread):
             self._on_status(self.task_id, FAILED, "".join(traceback.format_exception(exc)))
         finally:
             for closer in (consumer.close if consumer else None, writer.close if writer else None,
-                           (lambda: self._producer.flush(10)) if self._producer else None):
+                           self._dlq.close if self._dlq else None):
                 try:
                     if closer:
                         closer()
                 except Exception as exc:  # best effort on the way out; the state is already reported
                     log.warning("connector %s task %d: close failed: %s", self.connector, self.task_id, exc)
-            self._producer = None  # librdkafka handles go with the thread, not with a later GC
+            self._dlq = None  # librdkafka handles go with the thread, not with a later GC
 
     def _subscribe(self) -> Consumer:
         consumer = Consumer({
@@ -209,7 +209,7 @@ class SinkTask(threading.Thread):
         if self._values["errors.log.enable"]:
             log.warning("connector %s skipped %s at %s: %s", self.connector,
                         location if self._values["errors.log.include.messages"] else "a record", stage, exc)
-        if not self._dlq_topic or self._producer is None:
+        if self._dlq is None:
             return
         class_name = {KEY_CONVERTER: self._config["key.converter"], VALUE_CONVERTER: self._config["value.converter"],
                       TRANSFORMATION: TIMESTAMP_CONVERTER_VALUE}.get(stage, self._plugin.class_name)
@@ -217,29 +217,12 @@ class SinkTask(threading.Thread):
         if self._values["errors.deadletterqueue.context.headers.enable"]:
             headers += error_headers(message, connector=self.connector, task_id=self.task_id, stage=stage,
                                      class_name=class_name, exc=exc)
-        self._produce_dead_letter(message, headers)
-
-    def _produce_dead_letter(self, message: Message, headers: list[tuple[str, bytes]]) -> None:
-        assert self._producer is not None
-        while True:
-            try:
-                self._producer.produce(self._dlq_topic, key=message.key(), value=message.value(), headers=headers,
-                                       on_delivery=lambda err, _msg: err and self._dlq_errors.append(err))
-                return
-            except BufferError:  # local queue full: let deliveries drain, then retry
-                self._producer.poll(0.5)
+        self._dlq.send(key=message.key(), value=message.value(), headers=headers)
 
     def _flush_dead_letters(self) -> None:
-        assert self._producer is not None or not self._dlq_topic
-        if self._producer is None:
-            return
         # dead letters must be durable before the offsets of their records are committed
-        while self._producer.flush(1.0) > 0:
-            if self._stop_event.is_set():
-                raise _Stopping()
-        if self._dlq_errors:
-            first, self._dlq_errors = self._dlq_errors[0], []
-            raise TaskFailedError(f"cannot write to the dead letter queue {self._dlq_topic}: {first}")
+        if self._dlq is not None and not self._dlq.flush(math.inf, stop=self._stop_event):
+            raise _Stopping()
 
     def _commit(self, consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
         try:

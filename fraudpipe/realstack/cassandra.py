@@ -56,6 +56,7 @@ class RealCassandra(JvmServer):
     heap: str = CASSANDRA_HEAP
     log_level: str = "WARN"
     name = "Apache Cassandra"
+    port_fields = ("native_port", "storage_port")
 
     @property
     def contact_point(self) -> str:
@@ -66,10 +67,6 @@ class RealCassandra(JvmServer):
         return f"{LOOPBACK}:{self.native_port}"
 
     def prepare(self) -> None:
-        from fraudpipe.broker import free_port
-
-        self.native_port = self.native_port or free_port()
-        self.storage_port = self.storage_port or free_port()
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
         values = {"storage_port": self.storage_port, "native_port": self.native_port, "data_dir": data, "level": self.log_level}

@@ -47,6 +47,7 @@ class RealKafka(JvmServer):
     heap: str = KAFKA_HEAP
     log_level: str = "INFO"
     name = "Apache Kafka"
+    port_fields = ("port", "controller_port")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -88,10 +89,6 @@ class RealKafka(JvmServer):
         ]
 
     def prepare(self) -> None:
-        from fraudpipe.broker import free_port
-
-        self.port = self.port or free_port()
-        self.controller_port = self.controller_port or free_port()
         (self.workdir / "server.properties").write_text(self.properties())
         (self.workdir / "log4j2.properties").write_text(_LOG4J2.format(level=self.log_level))
         if (self.workdir / "data" / "meta.properties").exists():

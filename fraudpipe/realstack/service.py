@@ -7,10 +7,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
+from fraudpipe.broker import free_port
 from fraudpipe.errors import RealstackError
-from fraudpipe.process import spawn, terminate, wait_until
+from fraudpipe.process import parent_death_signal, spawn_ready, terminate
 
 
 def rss_mib(pid: int) -> float | None:
@@ -39,16 +40,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _die_with_parent() -> None:
-    """SIGKILL the JVM when the process that started it dies, so tests never leave one behind."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux/glibc: the JVM then only stops through stop()
-        pass
-
-
 @dataclass
 class JvmServer:
     """Base of RealKafka and RealCassandra: `workdir` holds config, data and `server.log`.
@@ -63,6 +54,7 @@ class JvmServer:
     pid: int | None = None
     start_seconds: float | None = None
     name = "server"
+    port_fields: ClassVar[tuple[str, ...]] = ()  # int fields that get a free loopback port when left at 0
 
     @property
     def log_path(self) -> Path:
@@ -72,7 +64,7 @@ class JvmServer:
         raise NotImplementedError
 
     def prepare(self) -> None:
-        """Write config and format storage before the first start."""
+        """Write config and format storage before the first start (the port fields are set by then)."""
 
     def healthy(self) -> bool:
         raise NotImplementedError
@@ -82,18 +74,18 @@ class JvmServer:
             return self
         started = time.monotonic()  # start time includes writing config and formatting storage
         self.workdir.mkdir(parents=True, exist_ok=True)
+        for port_field in self.port_fields:
+            if not getattr(self, port_field):
+                setattr(self, port_field, free_port())
         self.prepare()
         options: dict[str, object] = {"start_new_session": True}
         if not self.detached:
-            options["preexec_fn"] = _die_with_parent
-        self.process = spawn(self.command(), log_path=self.log_path, cwd=self.workdir, **options)  # type: ignore[arg-type]
+            options["preexec_fn"] = parent_death_signal(signal.SIGKILL)
+        self.process = spawn_ready(
+            self.command(), ready=self.healthy, timeout=timeout, what=self.name, log_path=self.log_path, cwd=self.workdir,
+            error=lambda message: RealstackError(f"{message}; last lines of {self.log_path}:\n{self.log_tail()}"),
+            **options)
         self.pid = self.process.pid
-        try:
-            wait_until(self.healthy, process=self.process, timeout=timeout, what=self.name,
-                       error=lambda message: RealstackError(f"{message}; last lines of {self.log_path}:\n{self.log_tail()}"))
-        except RealstackError:
-            self.stop(grace=5.0)
-            raise
         self.start_seconds = time.monotonic() - started
         return self
 

@@ -13,7 +13,6 @@ end up counted exactly once, in step with the checkpointed state.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Final, Mapping, Sequence
 
@@ -22,7 +21,8 @@ import pyarrow as pa
 
 from fraudpipe import contracts
 from fraudpipe.avro import AvroCodec
-from fraudpipe.errors import SerializationError, StreamError, UnknownSchemaIdError
+from fraudpipe.errors import SerializationError, StreamError
+from fraudpipe.registry_client import RegistrySchemas
 from spark_apps.stream import arrow_arrays as aa
 
 WINDOW_MS: Final = 60_000  # tumbling window length; the late rule below depends on it
@@ -38,6 +38,13 @@ DLQ_HEADER_CLASS: Final = "fraudpipe.error.class"
 DLQ_HEADER_TOPIC: Final = "fraudpipe.source.topic"
 DLQ_HEADER_PARTITION: Final = "fraudpipe.source.partition"
 DLQ_HEADER_OFFSET: Final = "fraudpipe.source.offset"
+
+def dlq_headers(reason: str, error_class: str, *, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    """The stream's DLQ headers for one undecodable record (both sources write the same)."""
+    return [(DLQ_HEADER_REASON, reason.encode()), (DLQ_HEADER_CLASS, error_class.encode()),
+            (DLQ_HEADER_TOPIC, topic.encode()), (DLQ_HEADER_PARTITION, str(partition).encode()),
+            (DLQ_HEADER_OFFSET, str(offset).encode())]
+
 
 _AVRO_TO_ARROW: Final = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64(),
                          "boolean": pa.bool_(), "enum": pa.string()}
@@ -106,46 +113,13 @@ def plain_longs(schema: Any) -> Any:
     return schema
 
 
-class RegistryLookup:
-    """Writer schemas by id from GET {url}/schemas/ids/{id}, cached for the life of the object.
+def registry_lookup(url: str) -> RegistrySchemas:
+    """Writer schemas by id for the stream (fraudpipe/registry_client.py), timestamps as plain longs.
 
-    A 404 means the id is unknown (the record goes to the DLQ); anything else (registry
-    down, 5xx) is a StreamError, because skipping records for an outage would lose data.
+    An unknown id is an UnknownSchemaIdError (the record goes to the DLQ); a registry that is
+    down or failing is a StreamError, because skipping records for an outage would lose data.
     """
-
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self._timeout = timeout
-        self._cache: dict[int, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._session: Any = None
-
-    def __call__(self, schema_id: int) -> dict[str, Any]:
-        with self._lock:
-            if schema_id not in self._cache:
-                self._cache[schema_id] = plain_longs(self._fetch(schema_id))
-            return self._cache[schema_id]
-
-    def _fetch(self, schema_id: int) -> dict[str, Any]:
-        import json
-
-        import requests
-
-        if self._session is None:
-            self._session = requests.Session()
-        address = f"{self.url}/schemas/ids/{schema_id}"
-        try:
-            response = self._session.get(address, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise StreamError(f"schema registry unreachable at {address}: {exc}") from exc
-        if response.status_code == 404:
-            raise UnknownSchemaIdError(schema_id, f"registry {self.url} answered 404")
-        if response.status_code != 200:
-            raise StreamError(f"schema registry {address} answered HTTP {response.status_code}: {response.text[:200]}")
-        try:
-            return json.loads(response.json()["schema"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StreamError(f"schema registry {address} sent no usable schema: {exc}") from exc
+    return RegistrySchemas(url, unavailable=StreamError, transform=plain_longs)
 
 
 def make_codec(lookup: Callable[[int], Any], reader_version: int = 1) -> AvroCodec:

@@ -31,7 +31,7 @@ from typing import Any, Final, Mapping
 
 from fraudpipe import contracts
 from fraudpipe.config import Config, SparkConfig
-from fraudpipe.errors import StreamError
+from fraudpipe.errors import SerializationError, StreamError
 from spark_apps.stream import decode as sd
 
 SPARK_KAFKA: Final = "org.apache.spark:spark-sql-kafka-0-10_2.13"
@@ -105,20 +105,6 @@ class WriterSchemas:
         return set(self.decodable) | set(self.undecodable)
 
 
-def _get(url: str, timeout: float = 10.0) -> Any:
-    import requests
-
-    try:
-        response = requests.get(url, timeout=timeout)
-    except requests.RequestException as exc:
-        raise StreamError(f"schema registry unreachable at {url}: {exc}") from exc
-    if response.status_code == 404:
-        return None
-    if response.status_code != 200:
-        raise StreamError(f"schema registry {url} answered HTTP {response.status_code}: {response.text[:200]}")
-    return response.json()
-
-
 def _readable(writer: str, reader_version: int) -> bool:
     from fraudpipe.registry.compatibility import reader_writer_problems
 
@@ -127,23 +113,33 @@ def _readable(writer: str, reader_version: int) -> bool:
 
 def plan_writer_schemas(registry_url: str, reader_version: int, *, topic: str = contracts.TRANSACTIONS_TOPIC,
                         previous: WriterSchemas | None = None, new_ids: tuple[int, ...] = ()) -> WriterSchemas:
-    """Every version of the topic's value subject, plus `new_ids` looked up one by one."""
-    base = registry_url.rstrip("/")
-    subject = contracts.value_subject(topic)
+    """Every version of the topic's value subject, plus `new_ids` looked up one by one.
+
+    Writer schemas come self-contained (references resolved), as from_avro needs them.
+    """
+    from fraudpipe.registry_client import RegistrySchemas
+
+    registry = RegistrySchemas(registry_url, unavailable=StreamError)
     decodable = dict(previous.decodable) if previous else {}
     undecodable = set(previous.undecodable) if previous else set()
-    for version in _get(f"{base}/subjects/{subject}/versions") or []:
-        entry = _get(f"{base}/subjects/{subject}/versions/{version}")
-        if entry and _readable(entry["schema"], reader_version):
-            decodable[int(entry["id"])] = entry["schema"]
-    for schema_id in new_ids:
-        if schema_id in decodable:
-            continue
-        entry = _get(f"{base}/schemas/ids/{schema_id}")
-        if entry and _readable(entry["schema"], reader_version):
-            decodable[schema_id] = entry["schema"]
-        else:
-            undecodable.add(schema_id)
+    try:
+        for schema_id, writer in registry.subject_versions(contracts.value_subject(topic)):
+            if _readable(writer, reader_version):
+                decodable[schema_id] = writer
+        for schema_id in new_ids:
+            if schema_id in decodable:
+                continue
+            try:
+                writer = registry.text(schema_id)
+            except SerializationError:  # unknown id, or a schema that cannot be resolved: its records are DLQ rows
+                undecodable.add(schema_id)
+                continue
+            if _readable(writer, reader_version):
+                decodable[schema_id] = writer
+            else:
+                undecodable.add(schema_id)
+    finally:
+        registry.close()
     return WriterSchemas(decodable, frozenset(undecodable - set(decodable)))
 
 

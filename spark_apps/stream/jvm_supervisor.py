@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from fraudpipe.dead_letters import DeadLetterProducer
 from fraudpipe.errors import StreamError
 from spark_apps.stream import jvm_source
 from spark_apps.stream import decode as sd
@@ -53,13 +54,12 @@ class DeadLetterForwarder:
             self.forward(dead)
 
     def forward(self, dead: list[tuple[int, int, str]]) -> None:
-        from confluent_kafka import Consumer, Producer, TopicPartition
+        from confluent_kafka import Consumer, TopicPartition
 
         wanted = {(p, o): reason for p, o, reason in dead}
         consumer = Consumer({"bootstrap.servers": self._bootstrap, "group.id": "fraudpipe-jvm-dlq",
                              "enable.auto.commit": False, "enable.partition.eof": True})
-        producer = Producer({"bootstrap.servers": self._bootstrap, "linger.ms": 5, "enable.idempotence": False})
-        failures: list[str] = []
+        dlq = DeadLetterProducer(self._bootstrap, self._dlq_topic, error=StreamError)
         try:
             for partition in sorted({p for p, _ in wanted}):
                 offsets = sorted(o for p, o in wanted if p == partition)
@@ -73,23 +73,17 @@ class DeadLetterForwarder:
                         remaining.discard(message.offset())
                         reason = wanted[(partition, message.offset())]
                         headers = [*(message.headers() or []),
-                                   (sd.DLQ_HEADER_REASON, reason.encode()),
-                                   (sd.DLQ_HEADER_CLASS, error_class(reason).encode()),
-                                   (sd.DLQ_HEADER_TOPIC, self._topic.encode()),
-                                   (sd.DLQ_HEADER_PARTITION, str(partition).encode()),
-                                   (sd.DLQ_HEADER_OFFSET, str(message.offset()).encode())]
-                        producer.produce(self._dlq_topic, value=message.value(), key=message.key(), headers=headers,
-                                         on_delivery=lambda err, _m: failures.append(str(err)) if err else None)
+                                   *sd.dlq_headers(reason, error_class(reason), topic=self._topic,
+                                                   partition=partition, offset=message.offset())]
+                        dlq.send(key=message.key(), value=message.value(), headers=headers)
                         self.forwarded += 1
                 if remaining:
                     raise StreamError(f"{self._topic}[{partition}]: could not read undecodable records at "
                                       f"{sorted(remaining)[:5]} to dead-letter them")
-            left = producer.flush(30)
+            dlq.flush(30)
         finally:
             consumer.close()
-        if left or failures:
-            raise StreamError(f"could not deliver {left or len(failures)} record(s) to DLQ topic {self._dlq_topic}: "
-                              f"{failures[:3]}")
+            dlq.close()
 
 
 def error_class(reason: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Iterator, Mapping
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 
 from fraudpipe import contracts
+from fraudpipe.dead_letters import DeadLetterProducer
 from fraudpipe.errors import StreamError
 from spark_apps.stream import decode as sd
 
@@ -45,6 +46,7 @@ SOURCE_NAME = "fraudpipe_kafka"
 CHUNK_RECORDS = 20_000  # records per Arrow batch handed to Spark
 PROGRESS_TIMEOUT_S = 60.0  # a partition that yields nothing this long while data is owed fails the task
 EOF_ERROR = -191  # confluent_kafka.KafkaError._PARTITION_EOF
+DLQ_FLUSH_TIMEOUT_S = 30.0  # a task whose dead letters are not delivered by then fails (and Spark replays it)
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ class KafkaStreamReader(DataSourceStreamReader):
         from confluent_kafka import TopicPartition
 
         decoder, consumer = _worker_clients(self.options)
-        dlq = DeadLetters(self.options, partition.partition)
+        dlq = DeadLetterProducer(self.options.bootstrap_servers, self.options.dlq_topic, error=StreamError)
         where = f"{self.options.topic}[{partition.partition}]"
         consumer.assign([TopicPartition(self.options.topic, partition.partition, partition.start)])
         try:
@@ -273,12 +275,13 @@ class KafkaStreamReader(DataSourceStreamReader):
                 if len(chunk) >= CHUNK_RECORDS or (chunk and position >= partition.end):
                     decoded = decoder.decode_values([m.value() for m in chunk], watermark_ms=partition.watermark_ms,
                                                     origin=lambda i, c=chunk: (c[i].key(), c[i].offset()))
-                    dlq.send(decoded.rejected)
+                    send_dead_letters(dlq, decoded.rejected, topic=self.options.topic, partition=partition.partition)
                     chunk = []
                     yield decoded.batch
-            dlq.flush()
+            dlq.flush(DLQ_FLUSH_TIMEOUT_S)
         finally:
             consumer.unassign()
+            dlq.close()
 
 
 # One decoder (with its registry cache) and one consumer per Python worker process, reused by every
@@ -292,7 +295,7 @@ def _worker_clients(options: SourceOptions) -> tuple[sd.BatchDecoder, Any]:
     if key not in _WORKER_CLIENTS:
         from confluent_kafka import Consumer
 
-        decoder = sd.BatchDecoder(sd.make_codec(sd.RegistryLookup(options.registry_url), options.reader_schema_version),
+        decoder = sd.BatchDecoder(sd.make_codec(sd.registry_lookup(options.registry_url), options.reader_schema_version),
                                   options.reader_schema_version, options.columns)
         _WORKER_CLIENTS[key] = (decoder, Consumer(consumer_config(options.bootstrap_servers)))
     return _WORKER_CLIENTS[key]
@@ -312,46 +315,12 @@ def _take_range(messages: list[Any], position: int, end: int, chunk: list[Any], 
     return position
 
 
-class DeadLetters:
-    """Produces undecodable records to the DLQ topic with reason headers; delivery is checked."""
-
-    def __init__(self, options: SourceOptions, partition: int) -> None:
-        self._options = options
-        self._partition = partition
-        self._producer: Any = None
-        self._failures: list[str] = []
-
-    def send(self, rejected: list[sd.Rejected]) -> None:
-        if not rejected:
-            return
-        if self._producer is None:
-            from confluent_kafka import Producer
-
-            self._producer = Producer({"bootstrap.servers": self._options.bootstrap_servers, "linger.ms": 5,
-                                       "enable.idempotence": False})
-        for record in rejected:
-            headers = [
-                (sd.DLQ_HEADER_REASON, record.reason.encode()),
-                (sd.DLQ_HEADER_CLASS, record.error_class.encode()),
-                (sd.DLQ_HEADER_TOPIC, self._options.topic.encode()),
-                (sd.DLQ_HEADER_PARTITION, str(self._partition).encode()),
-                (sd.DLQ_HEADER_OFFSET, str(record.offset).encode()),
-            ]
-            self._producer.produce(self._options.dlq_topic, value=record.value, key=record.key, headers=headers,
-                                   on_delivery=self._delivered)
-            self._producer.poll(0)
-
-    def _delivered(self, error: Any, message: Any) -> None:
-        if error is not None:
-            self._failures.append(str(error))
-
-    def flush(self) -> None:
-        if self._producer is None:
-            return
-        remaining = self._producer.flush(30)
-        if remaining or self._failures:
-            raise StreamError(f"could not deliver {remaining or len(self._failures)} record(s) to DLQ topic "
-                              f"{self._options.dlq_topic}: {self._failures[:3]}")
+def send_dead_letters(dlq: DeadLetterProducer, rejected: list[sd.Rejected], *, topic: str, partition: int) -> None:
+    """Undecodable records to the DLQ topic, with the reason headers; delivery is checked at flush."""
+    for record in rejected:
+        dlq.send(key=record.key, value=record.value,
+                 headers=sd.dlq_headers(record.reason, record.error_class, topic=topic, partition=partition,
+                                        offset=record.offset))
 
 
 def share_budget(begin: Mapping[int, int], ends: Mapping[int, int], budget: int) -> dict[int, int]:

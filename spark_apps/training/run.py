@@ -2,6 +2,8 @@
 
 - The split is by time: the model is fitted on the earlier `model.train_fraction` of the
   minutes and evaluated on the later ones (windows.time_split).
+- The first `model.history_warmup_minutes` only build the sender history (windows.warmup_mask):
+  their windows are neither fitted on nor used for the threshold.
 - Fragments (spark_apps.bursts.fragments: the earlier, cut part of a burst whose next
   window's pair holds more of it) take no part in the fraud fit nor in the threshold: a
   fraud centroid fitted on a one-transaction fragment lands among ordinary windows.
@@ -29,7 +31,9 @@ from spark_apps.training.evaluation import (
     ClusterChoice, choose_fraud_clusters, choose_score_threshold, labelled_fraud_clusters,
 )
 from spark_apps.training.fitting import SAMPLE_COLUMN, fit_models
-from spark_apps.training.windows import collect_windows, last_labelled_minute, time_split, transform_windows
+from spark_apps.training.windows import (
+    collect_windows, last_labelled_minute, time_split, transform_windows, warmup_mask,
+)
 
 Progress = Callable[[str], None]
 # The old top-level keys of metadata.metrics (the in-distribution evaluation), kept for readers of them.
@@ -75,8 +79,9 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
     is_train, is_test = time_split(windows["window_start"], config.train_fraction, end_ms=last_labelled_minute(windows))
     fraud = windows["fraud_tx"].to_numpy() > 0
     labelled = bool(fraud.any())
-    fit_rows = fit_windows(windows, is_train)
-    fragment = is_train & ~fit_rows
+    warmup = warmup_mask(windows["window_start"], is_train, config.history_warmup_minutes)
+    fit_rows = fit_windows(windows, is_train & ~warmup)
+    fragment = is_train & ~warmup & ~fit_rows
     fitted = fit_models(spark, windows, fit_rows, config, progress=progress)
     centroids = fitted.centroids
     draft = ModelMetadata(
@@ -123,12 +128,13 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
         "transactions": int(windows["tx_count"].sum()), "windows": int(len(windows)),
         "train_windows": int(is_train.sum()), "test_windows": int(is_test.sum()),
         "last_test_window": _iso(test_pdf["window_start"].max()) if len(test_pdf) else None,
-        "fragments_left_out": int(fragment.sum()), "labelled": labelled,
+        "fragments_left_out": int(fragment.sum()), "warmup_windows_left_out": int(warmup.sum()), "labelled": labelled,
     }
     # centroids are ordered normal (k), tail (tail_k), fraud (fraud_k): the counts say where each group starts
     params = {"k": len(fitted.normal), "tail_k": len(fitted.tail), "fraud_k": len(fitted.fraud), "seed": config.seed,
               "max_iter": config.max_iter, "fit_sample": config.fit_sample, "tail_share": config.tail_share,
               "tail_windows": fitted.tail_windows, "train_fraction": config.train_fraction, "split": "time",
+              "history_warmup_minutes": config.history_warmup_minutes,
               "log_features": list(metadata.log_features), "outlier_distance": metadata.outlier_distance,
               "score_threshold": threshold, "train_f1": train_f1, "fraud_cluster_choice": choice.method,
               "centroid_distance": list(choice.centroid_distance)}
@@ -138,7 +144,7 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
         metrics["transfer"] = summary(transfer_report)
     metadata = replace(metadata, params=params, metrics=metrics, data_range=data_range)
     # what the alerts' reasons compare against: the normal train windows (all of them when unlabelled)
-    metadata = with_population_profile(metadata, windows, is_train & ~fraud, transactions=transactions)
+    metadata = with_population_profile(metadata, windows, is_train & ~warmup & ~fraud, transactions=transactions)
     return TrainingRun(fitted.pipeline_model, metadata, report, test_pdf, choice, transfer_report)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.contracts import PROJECT_ROOT
+from fraudpipe.process import descendants
 from tests.fixtures.launch import dashboard_alerts, dashboard_get, launched_until_first_alert, stack_env
-from tests.integration.fraudpipe.test_stack import _descendants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -50,7 +50,7 @@ def test_dev_up_in_a_clean_checkout_reaches_alerts_and_stops_cleanly(tmp_path: P
         while not _sender_transactions(ports["dashboard"], sender) and time.monotonic() < deadline:
             time.sleep(1)
         assert _sender_transactions(ports["dashboard"], sender), f"no raw transactions of {sender} in the store"
-        tree = _descendants(dev.process.pid)
+        tree = descendants(dev.process.pid)
         dev.stop_with_ctrl_c()
     output = dev.output()
     print(f"\n./dev up: first alert {dev.first_alert_after_s:.0f}s after the command (fresh virtualenv included)")

@@ -13,26 +13,9 @@ import pytest
 
 from fraudpipe.broker import free_port
 from fraudpipe.health import kafka_ok
+from fraudpipe.process import descendants
 
 pytestmark = pytest.mark.integration
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every process whose ancestry reaches `pid` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    found, frontier = set(), {pid}
-    while frontier:
-        children = {child for child, parent in parents.items() if parent in frontier}
-        frontier = children - found
-        found |= children
-    return found
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -58,7 +41,7 @@ def test_up_starts_the_broker_and_ctrl_c_stops_everything(tmp_path: Path):
         _wait_for(lambda: kafka_ok(f"127.0.0.1:{port}"), 60, "the broker")
         state = json.loads((tmp_path / "run" / "state.json").read_text())
         assert [c["name"] for c in state["components"]] == ["broker"]
-        tree = _descendants(up.pid)
+        tree = descendants(up.pid)
         assert tree, "up should run the broker as a child process"
         up.send_signal(signal.SIGINT)
         output = up.communicate(timeout=60)[0].decode()

@@ -9,7 +9,7 @@ import json
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -172,13 +172,8 @@ def test_a_referenced_version_cannot_be_deleted_until_its_referrers_are(
     assert client.delete_subject(address, permanent=True) == [1]
 
 
-@pytest.fixture()
-def server(tmp_path: Path) -> Iterator[RegistryServer]:
-    with RegistryServer(free_port(), tmp_path / "data", log_path=tmp_path / "registry.log") as running:
-        yield running
-
-
-def test_references_survive_a_restart(server: RegistryServer) -> None:
+def test_references_survive_a_restart(private_registry: RegistryServer) -> None:
+    server = private_registry
     client = SchemaRegistryClient({"url": server.url})
     client.register_schema("address", avro(ADDRESS))
     ref = SchemaReference(f"{NS}.Address", "address", 1)

@@ -1,8 +1,6 @@
 """Pipeline probes: each component down is named; Connect's and the stream job's states are read right."""
 from __future__ import annotations
 
-import json
-from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 
 import pytest
@@ -12,7 +10,7 @@ from dashboard.pipeline import (PipelineProbe, hide_deleted_connector_groups, pr
 from fraudpipe import contracts
 from fraudpipe.broker import free_port
 from fraudpipe.store.sqlite import SqliteStore
-from tests.fixtures.core import loopback_http
+from tests.fixtures.core import QuietHandler, loopback_http
 from tests.fixtures.dashboard import MINUTE, dashboard_test_config, metrics_row
 
 NOW = 1_795_000_000_000 - 1_795_000_000_000 % MINUTE
@@ -29,18 +27,10 @@ CONNECT_BODY = {
 def connect_like_server() -> Iterator[str]:
     """A tiny HTTP server answering Connect's documented status body (this is a unit test of parsing)."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             ok = self.path == "/connectors?expand=status"
-            payload = json.dumps(CONNECT_BODY if ok else {"error_code": 404, "message": "nope"}).encode()
-            self.send_response(200 if ok else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.answer(200 if ok else 404, CONNECT_BODY if ok else {"error_code": 404, "message": "nope"})
 
     with loopback_http(Handler) as url:
         yield url

@@ -92,3 +92,17 @@ def test_a_badly_typed_env_override_names_the_variable():
 def test_a_negative_producer_rate_is_refused():
     with pytest.raises(ConfigError, match=r"producer\.rate .* got -5.*FRAUDPIPE_PRODUCER__RATE"):
         load_config(environ={"FRAUDPIPE_PRODUCER__RATE": "-5"})
+
+
+def test_port_overrides_move_every_service_of_the_stack_and_nothing_else():
+    from fraudpipe.config import STACK_SERVICES, port_overrides
+
+    ports = dict(zip(STACK_SERVICES, (29092, 28081, 28083, 28050)))
+    config = load_config(environ=port_overrides(ports))
+    assert (config.kafka.broker_port, config.kafka.bootstrap_servers) == (29092, "127.0.0.1:29092")
+    assert (config.schema_registry.port, config.schema_registry.url) == (28081, "http://127.0.0.1:28081")
+    assert (config.connect.port, config.connect.url) == (28083, "http://127.0.0.1:28083")
+    assert config.dashboard.port == 28050
+    assert load_config(environ=port_overrides({"registry": 1})).kafka == load_config(environ={}).kafka
+    with pytest.raises(ConfigError, match="spark"):
+        port_overrides({"spark": 4040})

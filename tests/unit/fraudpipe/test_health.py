@@ -2,33 +2,23 @@
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 
 import pytest
 
 from fraudpipe.broker import free_port
 from fraudpipe.health import http_json, http_ok
-from tests.fixtures.core import loopback_http
+from tests.fixtures.core import QuietHandler, loopback_http
 
 
-class Handler(BaseHTTPRequestHandler):
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
+class Handler(QuietHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         routes = {"/ok": (200, b'{"status": "ok"}'), "/empty": (204, b""), "/text": (502, b"bad gateway")}
-        self._answer(*routes.get(self.path, (404, b'{"error_code": 404, "message": "not found"}')))
+        self.answer(*routes.get(self.path, (404, b'{"error_code": 404, "message": "not found"}')), content_type=None)
 
-    def do_PUT(self) -> None:
+    def do_PUT(self) -> None:  # noqa: N802
         sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self._answer(201, json.dumps({"got": sent, "type": self.headers["Content-Type"]}).encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(201, {"got": sent, "type": self.headers["Content-Type"]}, content_type=None)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""SenderHistory: pairs across a minute boundary, receiver novelty, baselines, idle time, order."""
+"""SenderHistory: pairs across a minute boundary, receiver novelty, baselines and runs, idle time, order."""
 from __future__ import annotations
 
 import numpy as np
@@ -68,6 +68,29 @@ def test_baseline_is_the_senders_typical_window_before_the_pair() -> None:
     assert row["idle_minutes"] == pytest.approx(6.0)
 
 
+def test_a_run_of_consecutive_minutes_is_not_its_own_baseline() -> None:
+    # a mule structuring over four minutes: each minute is judged against the sender's
+    # quiet past, not against the burst's own earlier minutes
+    history = SenderHistory(HistoryParams(half_life_minutes=1e9))
+    advance(history, [window("M", m, tx=1, amount=100) for m in (0, 3)])
+    run = pd.concat([advance(history, [window("M", m, tx=6, amount=6000, first_s=40, last_s=50)]) for m in range(10, 14)])
+    assert run["typical_tx"].tolist() == pytest.approx([1.0] * 4)
+    assert run["typical_amount_minor"].tolist() == pytest.approx([100.0] * 4)
+    assert run["history_windows"].tolist() == pytest.approx([2.0] * 4)
+    # once the run has ended (a quiet minute), it joins the baseline
+    after = advance(history, [window("M", 20, tx=1, amount=100)]).iloc[0]
+    assert after["history_windows"] == pytest.approx(6.0)
+    assert after["typical_tx"] == pytest.approx((1 + 1 + 4 * 6) / 6)
+
+
+def test_a_run_longer_than_the_cap_joins_the_baseline() -> None:
+    # a business paying every minute: after run_max_windows minutes its rhythm is its baseline
+    params = HistoryParams(half_life_minutes=1e9, run_max_windows=3)
+    out = advance(SenderHistory(params), [window("B", m, tx=5, amount=500) for m in range(8)])
+    assert out["history_windows"].tolist() == pytest.approx([0, 0, 0, 3, 3, 3, 6, 6])
+    assert out["typical_tx"].iloc[3:].tolist() == pytest.approx([5.0] * 5)
+
+
 def test_a_sender_never_seen_is_idle_for_the_cap_and_has_no_baseline() -> None:
     params = HistoryParams(max_idle_minutes=1440.0)
     out = advance(SenderHistory(params), [window("C", 0)])
@@ -98,3 +121,16 @@ def test_chunks_in_any_batching_give_the_same_features() -> None:
              for a, b in ((0, 7), (7, 8), (8, 30))]
     pd.testing.assert_frame_equal(pd.concat(parts).reset_index(drop=True)[list(CONTEXT_FEATURES)],
                                   whole[list(CONTEXT_FEATURES)])
+
+
+def test_state_from_before_the_run_numbers_loads_with_no_ongoing_run() -> None:
+    history = SenderHistory(HistoryParams(half_life_minutes=1e9))
+    advance(history, [window("R", m, tx=2, amount=200) for m in (0, 1, 2)])
+    old = history.export(history.live_slots())
+    old = old.drop_columns([name for name in old.column_names if name.startswith("run_")])
+    restored = SenderHistory(HistoryParams(half_life_minutes=1e9))
+    restored.load(old)
+    row = advance(restored, [window("R", 9, tx=1, amount=100)]).iloc[0]
+    # the three windows were an ongoing run, which the old state did not record: the baseline
+    # is what it held (none), and the sender is known (idle since minute 2)
+    assert row["history_windows"] == 0.0 and row["idle_minutes"] == pytest.approx(7.0)

@@ -25,7 +25,10 @@ def trained(spark, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("training")
     config = Config(
         model=ModelConfig(dir=str(root / "models"), dataset_dir=str(root / "data"), k=8, tail_k=12, fraud_k=6,
-                          train_transactions=40_000, transfer_transactions=20_000, max_iter=10, train_fraction=0.6),
+                          train_transactions=40_000, transfer_transactions=20_000, max_iter=10, train_fraction=0.6,
+                          # ~8 train minutes hold too few fraud windows to give half of them to a
+                          # warm-up (windows.warmup_mask has its own tests)
+                          history_warmup_minutes=0),
         store=StoreConfig(sqlite_path=str(root / "store.db")),
         # 20,000 accounts: the 40,000 transactions span ~30 minutes, enough for a time split
         # before the generated tail (whole minutes, no new burst) that ends the test range
@@ -70,6 +73,7 @@ def test_metadata_describes_the_run(trained) -> None:
     # eleven minutes' worth (12,000 a minute) more
     assert 40_000 <= meta.data_range["transactions"] < 40_000 + 11 * 12_000 and meta.data_range["labelled"] is True
     assert meta.params["fraud_cluster_choice"] == "labels"
+    assert meta.params["history_warmup_minutes"] == 0 and meta.data_range["warmup_windows_left_out"] == 0
     assert meta.fraud_clusters  # labelled fraud exists, so some cluster holds it
     assert len(meta.cluster_sizes) == len(meta.centroids)
     # the test windows' confusion counts every window once and every labelled fraud window as caught or missed

@@ -85,6 +85,19 @@ def test_a_hand_written_file_is_evaluated_with_the_streams_features_and_pairs(sp
     assert report["model_version"] == model().version and report["input"] == str(path)
 
 
+@pytest.mark.spark
+def test_the_warmup_minutes_build_history_but_are_not_scored(spark, published, tmp_path) -> None:
+    path = tmp_path / "mine.parquet"
+    hand_written().to_parquet(path, index=False)
+    # 5 minutes: a 2-minute warm-up leaves minutes 2..4 (C's busy minute, B's takeover, N2..N4)
+    report, _ = run_evaluation(published, path, progress=lambda _m: None, spark=spark, warmup_minutes=2)
+    assert report["window"]["confusion"] == {"tp": 0, "fp": 1, "fn": 1, "tn": 3}
+    assert report["warmup_minutes"] == 2 and report["warmup_windows"] == 4  # A's two windows, N0, N1
+    # a warm-up longer than the file keeps its later half
+    report, _ = run_evaluation(published, path, progress=lambda _m: None, spark=spark, warmup_minutes=600)
+    assert report["warmup_windows"] == 4
+
+
 def test_labels_beside_the_file_are_joined(tmp_path: Path) -> None:
     frame = hand_written().drop(columns=["pattern", "fraud_instance"])
     frame["transaction_id"] = [f"t{i}" for i in range(len(frame))]

@@ -8,7 +8,7 @@ import pytest
 from fraudpipe.errors import ModelError
 from spark_apps.history import MINUTE_MS, PAIR_START
 from spark_apps.training.run import fit_windows
-from spark_apps.training.windows import epoch_ms, last_labelled_minute, time_split
+from spark_apps.training.windows import epoch_ms, last_labelled_minute, time_split, warmup_mask
 
 T0 = 1_795_000_020_000 - 1_795_000_020_000 % MINUTE_MS
 
@@ -80,3 +80,13 @@ def test_fragments_and_later_minutes_are_left_out_of_the_fit() -> None:
     # without labels nothing is a fragment: the fit sees the train minutes
     unlabelled = windows.assign(fraud_tx=0)
     assert fit_windows(unlabelled, is_train).tolist() == is_train.tolist()
+
+
+def test_the_warmup_leaves_out_the_first_minutes_of_the_train_side_only() -> None:
+    starts = np.repeat(T0 + np.arange(100) * MINUTE_MS, 3)
+    is_train, _is_test = time_split(starts, 0.8)
+    warm = warmup_mask(starts, is_train, 30)
+    assert warm.sum() == 30 * 3 and (starts[warm] < T0 + 30 * MINUTE_MS).all() and not (warm & ~is_train).any()
+    assert not warmup_mask(starts, is_train, 0).any()
+    # never more than half of the train minutes: a short dataset still has windows to fit on
+    assert warmup_mask(starts, is_train, 600).sum() == 40 * 3
