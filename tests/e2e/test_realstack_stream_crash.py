@@ -20,6 +20,7 @@ import pytest
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
 from fraudpipe.config import Config
+from spark_apps.stream.decode import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON
 from tests.fixtures.crash import cassandra_batches, crash_and_recover, stable_alerts, stable_totals
 from tests.fixtures.realstack import CassandraEndpoint, KafkaEndpoint, create_keyspace, store_config_for
 from tests.fixtures.stream import (
@@ -129,4 +130,4 @@ def test_poison_pills_reach_the_dlq_with_their_headers(runs: Runs) -> None:
     crashed = dead_letters(runs.crashed, runs.topic, expected=len(POISON_PILLS))
     assert {value for value, _ in crashed} == set(POISON_PILLS)  # a replayed batch may forward again
     for _, headers in clean + crashed:
-        assert headers["fraudpipe.error.reason"] and headers["fraudpipe.source.offset"]
+        assert headers[DLQ_HEADER_REASON] and headers[DLQ_HEADER_OFFSET]

@@ -6,6 +6,7 @@ import pytest
 
 from fraudpipe import contracts
 from fraudpipe.broker import ensure_topics
+from spark_apps.stream.decode import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON
 from tests.fixtures.stream import (
     POISON_PILLS,
     assert_matches_input,
@@ -84,4 +85,4 @@ def test_poison_pills_go_to_the_dlq_and_metrics_and_the_query_keeps_running(spar
     assert totals["transactions"] + late == 3000
     mine = dead_letters(stream_config, topic, expected=len(garbage))
     assert sorted(v for v, _ in mine) == sorted(garbage)
-    assert all(h["fraudpipe.error.reason"] and h["fraudpipe.source.offset"] for _, h in mine)
+    assert all(h[DLQ_HEADER_REASON] and h[DLQ_HEADER_OFFSET] for _, h in mine)
