@@ -10,7 +10,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from fraudpipe.contracts import LABELS_TABLE, TRANSACTIONS_TABLE
+from fraudpipe.contracts import LABELS_TABLE, MODELS_TABLE, STREAM_PROGRESS_TABLE, TRANSACTIONS_TABLE
 from fraudpipe.errors import StoreError
 
 Row = Mapping[str, Any]
@@ -145,17 +145,28 @@ class Store(ABC):
         from all of that minute's rows, so they stay exact when a batch is replayed.
         """
 
-    @abstractmethod
     def record_model(self, row: Row) -> None:
         """One model registry row keyed by (name, version)."""
+        self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
 
-    @abstractmethod
     def record_stream_progress(self, row: Row) -> None:
         """A streaming query's newest batch: {query, batch_id, updated_at}, keyed by query."""
+        self._upsert(STREAM_PROGRESS_TABLE, [row])
 
-    @abstractmethod
     def stream_progress(self, query: str) -> dict[str, Any] | None:
         """The row record_stream_progress last wrote for `query`, or None."""
+        rows = self._query(f"SELECT * FROM {STREAM_PROGRESS_TABLE} WHERE query = ?", [query])
+        return rows[0] if rows else None
+
+    # --- the two primitives each adapter supplies (single-row-key writes and reads above use them;
+    # the statements are the subset of SQL that CQL shares) ------------------------------------
+    @abstractmethod
+    def _upsert(self, table: str, rows: Sequence[Row]) -> None:
+        """Write `rows` into `table`, replacing rows with the same primary key."""
+
+    @abstractmethod
+    def _query(self, statement: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """Rows of a SELECT with `?` placeholders, as dicts."""
 
     # --- reads (bounded) -------------------------------------------------------
     @abstractmethod

@@ -21,7 +21,6 @@ from fraudpipe.contracts import (
     METRICS_BY_MINUTE_TABLE,
     METRICS_TABLE,
     MODELS_TABLE,
-    STREAM_PROGRESS_TABLE,
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
@@ -182,16 +181,6 @@ class CassandraStore(Store):
                 raise StoreError(f"{METRICS_TABLE}: more than {MAX_BATCHES_PER_MINUTE} batch rows in minute {minute}")
             totals += [{**total, "day": day} for total in sum_metric_rows(batch_rows)]
         self._upsert(METRICS_BY_MINUTE_TABLE, totals)
-
-    def record_model(self, row: Row) -> None:
-        self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
-
-    def record_stream_progress(self, row: Row) -> None:
-        self._upsert(STREAM_PROGRESS_TABLE, [row])
-
-    def stream_progress(self, query: str) -> dict[str, Any] | None:
-        rows = self._query(f"SELECT * FROM {STREAM_PROGRESS_TABLE} WHERE query = ?", [query])
-        return rows[0] if rows else None
 
     # --- reads -----------------------------------------------------------------
     def latest_alerts(

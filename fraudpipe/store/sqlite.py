@@ -19,7 +19,6 @@ from fraudpipe.contracts import (
     METRICS_BY_MINUTE_TABLE,
     METRICS_TABLE,
     MODELS_TABLE,
-    STREAM_PROGRESS_TABLE,
     TRANSACTIONS_TABLE,
 )
 from fraudpipe.errors import StoreError
@@ -165,16 +164,6 @@ class SqliteStore(Store):
         with self._transaction() as conn:  # rows and their minutes' totals commit together
             conn.executemany(self._upserts[METRICS_TABLE], [tuple(row.get(n) for n in names) for row in rows])
             conn.executemany(ROLLUP_SQL, minutes)
-
-    def record_model(self, row: Row) -> None:
-        self._upsert(MODELS_TABLE, [{"name": MODEL_NAME, **row}])
-
-    def record_stream_progress(self, row: Row) -> None:
-        self._upsert(STREAM_PROGRESS_TABLE, [row])
-
-    def stream_progress(self, query: str) -> dict[str, Any] | None:
-        rows = self._query(f"SELECT * FROM {STREAM_PROGRESS_TABLE} WHERE query = ?", [query])
-        return rows[0] if rows else None
 
     # --- reads -----------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
