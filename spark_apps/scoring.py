@@ -189,25 +189,58 @@ def nearest(scaled: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.n
     return index, d2
 
 
-def log_likelihoods(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
-    """Per row and cluster: log of weight x diagonal Gaussian density at the centroid (constant dropped).
+class _Gaussians:
+    """The clusters as weighted diagonal Gaussians: log(weight x density) of rows, block by block.
 
     sum_j ((x_j - c_j) / s_j)^2 is expanded into two matrix products, so a block of rows
     costs two small GEMMs instead of a (rows x clusters x features) temporary.
     """
-    centroids = np.asarray(model.centroids, dtype=float)
-    inverse_var = 1.0 / np.square(np.asarray(model.cluster_spread, dtype=float))
-    linear = centroids * inverse_var
-    constant = (-0.5 * (centroids * linear).sum(axis=1) - np.log(np.asarray(model.cluster_spread)).sum(axis=1)
-                + np.log(np.maximum(np.asarray(model.cluster_weight, dtype=float), 1e-300)))
-    out = np.empty((len(scaled), len(centroids)))
+
+    def __init__(self, model: ModelMetadata) -> None:
+        centroids = np.asarray(model.centroids, dtype=float)
+        spread = np.asarray(model.cluster_spread, dtype=float)
+        inverse_var = 1.0 / np.square(spread)
+        self.quadratic = (-0.5 * inverse_var).T
+        self.linear = (centroids * inverse_var).T
+        self.constant = (-0.5 * (centroids * centroids * inverse_var).sum(axis=1) - np.log(spread).sum(axis=1)
+                         + np.log(np.maximum(np.asarray(model.cluster_weight, dtype=float), 1e-300)))
+
+    def block(self, x: np.ndarray) -> np.ndarray:
+        out = (x * x) @ self.quadratic
+        out += x @ self.linear
+        out += self.constant
+        return out
+
+
+def log_likelihoods(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
+    """Per row and cluster: log of weight x diagonal Gaussian density at the centroid (constant dropped)."""
+    gaussians = _Gaussians(model)
+    out = np.empty((len(scaled), len(model.centroids)))
     for start in range(0, len(scaled), ROW_BLOCK):
-        x = scaled[start:start + ROW_BLOCK]
-        block = (x * x) @ (-0.5 * inverse_var.T)
-        block += x @ linear.T
-        block += constant
-        out[start:start + len(x)] = block
+        out[start:start + ROW_BLOCK] = gaussians.block(scaled[start:start + ROW_BLOCK])
     return out
+
+
+def _gaussian_scores(scaled: np.ndarray, model: ModelMetadata, normal: np.ndarray,
+                     fraud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(log-likelihood ratio fraud : normal, likeliest cluster, likeliest normal, likeliest fraud) per row.
+
+    Block by block, so the (rows x clusters) matrix never exists whole: scoring a training
+    set (350k windows x 176 clusters) stays in cache instead of streaming ~0.5 GB through it.
+    """
+    gaussians = _Gaussians(model)
+    n = len(scaled)
+    llr = np.empty(n)
+    cluster, nearest_normal, nearest_fraud = (np.empty(n, dtype=np.int64) for _ in range(3))
+    for start in range(0, n, ROW_BLOCK):
+        ll = gaussians.block(scaled[start:start + ROW_BLOCK])
+        rows = slice(start, start + len(ll))
+        of_normal, of_fraud = ll[:, normal], ll[:, fraud]
+        llr[rows] = _logsumexp(of_fraud) - _logsumexp(of_normal)
+        cluster[rows] = ll.argmax(axis=1)
+        nearest_normal[rows] = normal[of_normal.argmax(axis=1)]
+        nearest_fraud[rows] = fraud[of_fraud.argmax(axis=1)]
+    return llr, cluster, nearest_normal, nearest_fraud
 
 
 def _logsumexp(values: np.ndarray) -> np.ndarray:
@@ -235,12 +268,8 @@ def score_matrix(features: np.ndarray, model: ModelMetadata) -> dict[str, np.nda
     nearest_normal = normal[i]
     d_normal = np.sqrt(d2_normal)
     if model.cluster_spread and len(fraud):
-        ll = log_likelihoods(scaled, model)
-        llr = _logsumexp(ll[:, fraud]) - _logsumexp(ll[:, normal])
+        llr, cluster, nearest_normal, nearest_fraud = _gaussian_scores(scaled, model, normal, fraud)
         score = 0.5 * (1.0 + np.tanh(0.5 * np.clip(llr, -700, 700)))  # logistic, without overflow
-        cluster = ll.argmax(axis=1)
-        nearest_normal = normal[ll[:, normal].argmax(axis=1)]
-        nearest_fraud = fraud[ll[:, fraud].argmax(axis=1)]
     elif len(fraud):
         i, d2_fraud = nearest(scaled, centroids[fraud])
         nearest_fraud = fraud[i]
