@@ -1,7 +1,7 @@
 """Session-wide fixtures. Each domain keeps its fixtures in tests/fixtures/<domain>.py."""
 pytest_plugins = [
+    "tests.fixtures.core",  # first: other fixture modules import its helpers
     "tests.fixtures.brokers",
-    "tests.fixtures.core",
     "tests.fixtures.connect",
     "tests.fixtures.dashboard",
     "tests.fixtures.producer",
