@@ -171,14 +171,14 @@ class ModelConfig:
     # its history: receivers it never paid, its baseline, idle time, the last few minutes (docs/detection.md)
     features: tuple[str, ...] = (
         "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
-        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
-        "idle_minutes", "recent_tx", "recent_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "history_windows", "typical_tx",
+        "typical_amount_minor", "idle_minutes", "recent_tx", "recent_amount_minor", "run_tx", "run_amount_minor",
     )
     # fed through log1p before scaling: counts, amounts and durations are heavy-tailed
     log_features: tuple[str, ...] = (
         "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
-        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "typical_tx", "typical_amount_minor",
-        "idle_minutes", "recent_tx", "recent_amount_minor",
+        "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "history_windows", "typical_tx",
+        "typical_amount_minor", "idle_minutes", "recent_tx", "recent_amount_minor", "run_tx", "run_amount_minor",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
     tail_k: int = 128  # KMeans clusters fitted on the normal tail (0 = none)

@@ -1,11 +1,20 @@
-"""Bursts that cross a minute boundary: which windows a flagged pair covers, and fragments.
+"""Bursts over several minutes: which windows an alert covers, and fragments.
 
-A window is scored together with the sender's previous minute when the two form a pair
-(`spark_apps.history`): the alert of a flagged pair covers both minutes, so the earlier
-fragment of a cut burst is covered by the alert that caught the burst. Evaluation counts
-a window as predicted fraud when it is flagged or covered; training leaves fragments out
-of the fit, because a fraud centroid fitted on a one-transaction fragment lands among
-ordinary windows (issue 15). Pure pandas and numpy.
+An alert covers a sender's burst, not one minute of it:
+
+- a window is scored together with the sender's previous minute when the two form a pair
+  (`spark_apps.history`): the alert of a flagged pair covers both minutes, so the earlier
+  fragment of a cut burst is covered by the alert that caught the burst;
+- once a window is flagged, the alert goes on while the sender stays active minute after
+  minute (its *run*, as the history counts runs): the later minutes of a burst that was
+  already caught are part of its alert even when, on their own, they score below the
+  threshold (the tail of a slow velocity spike, the last purchase of a spree).
+
+Evaluation counts a window as predicted fraud when it is flagged or covered; the stream's
+alerts (spark_apps.stream.context.chain_alerts) cover the same windows. Training leaves
+fragments out of the fit, because a fraud centroid fitted on a one-transaction fragment
+lands among ordinary windows (issue 15), and chooses its threshold on what an alert covers
+(`burst_scores`). Pure pandas and numpy.
 """
 from __future__ import annotations
 
@@ -43,10 +52,55 @@ def covered_by_next(windows: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     return _keys(windows, starts).isin(earlier)
 
 
+def _runs(windows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(order, run id per ordered row): rows sorted by (sender, start), a run = the sender's consecutive minutes."""
+    starts = _starts(windows)
+    senders = windows["sender_account"].to_numpy()
+    order = np.lexsort((starts, senders))
+    starts, senders = starts[order], senders[order]
+    new_run = np.ones(len(order), dtype=bool)
+    new_run[1:] = (senders[1:] != senders[:-1]) | (starts[1:] - starts[:-1] != MINUTE_MS)
+    return order, np.cumsum(new_run)
+
+
+def _running_max_in_runs(windows: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Per row, the largest of `values` over its run so far (its own minute and the run's earlier ones)."""
+    order, run = _runs(windows)
+    out = np.empty(len(order), dtype=np.float64)
+    out[order] = pd.Series(np.asarray(values, dtype=np.float64)[order]).groupby(run, sort=False).cummax().to_numpy()
+    return out
+
+
+def continued(windows: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
+    """Rows whose run (the sender's consecutive minutes) had a flagged minute at or before them."""
+    if not len(windows):
+        return np.zeros(0, dtype=bool)
+    return _running_max_in_runs(windows, np.asarray(flagged, dtype=bool)) > 0
+
+
 def predicted(windows: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
-    """What evaluation counts as predicted fraud: flagged, or covered by a flagged pair."""
+    """What evaluation counts as predicted fraud: flagged, covered by a flagged pair, or in a flagged run."""
     flagged = np.asarray(flagged, dtype=bool)
-    return flagged | covered_by_next(windows, flagged)
+    return flagged | covered_by_next(windows, flagged) | continued(windows, flagged)
+
+
+def burst_scores(windows: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+    """Per row, the score whose crossing puts it under an alert: predicted(windows, scores >= t)
+    equals burst_scores(windows, scores) >= t for every threshold t.
+
+    The larger of the best score of its run so far and the score of the next window when
+    that one's pair holds this minute. Choosing the threshold on these chooses it for what
+    the alerts cover, not for single minutes.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(scores):
+        return scores.copy()
+    starts = _starts(windows)
+    by_pair = paired(windows)
+    next_pair = pd.Series(np.where(by_pair, scores, -np.inf), index=_keys(windows, starts))
+    # the next window's score when its pair starts at this row's minute
+    following = next_pair.reindex(_keys(windows, starts + MINUTE_MS)).fillna(-np.inf).to_numpy()
+    return np.maximum(_running_max_in_runs(windows, scores), following)
 
 
 def fragments(windows: pd.DataFrame) -> np.ndarray:

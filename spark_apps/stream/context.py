@@ -8,10 +8,15 @@ features (spark_apps.history.CONTEXT_FEATURES) the model may use. After scoring,
 
 - a flagged window whose pair starts the minute before covers that minute too: its alert
   starts at the pair's start;
-- when the sender's previous window (the minute before) was flagged, the alert it opened
-  goes on: same key (sender, alert start), window_end moved on, totals added up. The open
-  alert's start and totals are part of the history state, so a burst that crosses a batch
-  boundary, a restart or a replay is still one alert row, upserted under one key.
+- once open, the alert goes on while the sender stays active minute after minute (its run,
+  spark_apps.bursts.continued), flagged or not: same key (sender, alert start), window_end
+  moved on, totals added up. The open alert's start and totals are part of the history
+  state, so a burst that crosses a batch boundary, a restart or a replay is still one alert
+  row, upserted under one key;
+- the alert's score, explanation and features are those of its newest flagged window
+  (ALERT_SOURCE): an alert never carries a score below its model's threshold. When a batch
+  only extends an alert (no flagged window of it in the batch), the row keeps them and only
+  its end and totals move on (outputs.alert_rows).
 """
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ ALERT_COLUMNS: Final = dict(zip(
 _PAIR_TOTALS: Final = ("pair_tx_count", "pair_total_amount_minor", "pair_failed_count", "pair_distinct_receivers",
                        "pair_max_amount_minor")
 ALERT_WRITE: Final = "alert_write"  # the newest window of its alert in this batch: the row to upsert
+# On a write row: the batch row (position in `scored`) of its alert's newest flagged window, -1 when the
+# batch holds none (the batch only extends an alert opened earlier).
+ALERT_SOURCE: Final = "alert_source"
 
 
 @dataclass
@@ -117,29 +125,38 @@ def add_context(history: SenderHistory, batch: BatchWindows) -> tuple[pd.DataFra
 
 
 def chain_alerts(history: SenderHistory, scored: pd.DataFrame, prior: Prior) -> pd.DataFrame:
-    """`scored` (is_fraud per window, rows as in `prior`) with ALERT_START, ALERT_TOTALS and ALERT_WRITE.
+    """`scored` (is_fraud per window, rows as in `prior`) with ALERT_START, ALERT_TOTALS, ALERT_WRITE and
+    ALERT_SOURCE; `flagged` = the model's own decision, `is_fraud` = under an alert (flagged or continuing one).
 
     Updates the open alert of every sender in the batch. Vectorised: windows sorted by
-    (sender, start), a chain of flagged adjacent minutes is one run, totals are run sums.
+    (sender, start); an alert opens at a flagged window and goes on over the sender's next
+    consecutive minutes; totals are sums over it.
     """
     n = len(scored)
     out = scored.copy()
+    out["flagged"] = scored["is_fraud"].to_numpy(dtype=bool)
     if n == 0:
         for name in (ALERT_START, *ALERT_TOTALS):
             out[name] = pd.Series(dtype="int64" if name == ALERT_START else "float64")
         out[ALERT_WRITE] = pd.Series(dtype=bool)
+        out[ALERT_SOURCE] = pd.Series(dtype="int64")
         return out
     order = np.lexsort((prior.starts, prior.slots))
     slots, starts = prior.slots[order], prior.starts[order]
-    flagged = scored["is_fraud"].to_numpy(dtype=bool)[order]
+    flagged = out["flagged"].to_numpy()[order]
     same_sender = np.zeros(n, dtype=bool)
     same_sender[1:] = slots[1:] == slots[:-1]
-    follows = np.zeros(n, dtype=bool)  # the sender's previous window in this batch is the minute before and flagged
-    follows[1:] = same_sender[1:] & (starts[1:] - starts[:-1] == MINUTE_MS) & flagged[:-1]
+    next_minute = np.zeros(n, dtype=bool)  # the sender's previous window in this batch is the minute before
+    next_minute[1:] = same_sender[1:] & (starts[1:] - starts[:-1] == MINUTE_MS)
     carried = (~same_sender & (prior.last_start[order] == starts - MINUTE_MS)
                & (prior.alert_start[order] != UNSEEN))  # continues an alert from an earlier batch
-    in_run = flagged & follows
-    head = flagged & ~follows
+    # under an alert: a flagged minute, or any later minute of the same run (carried in at its start)
+    sender_run = np.cumsum(~next_minute)
+    in_alert = pd.Series((flagged | carried).astype(np.int8)).groupby(sender_run, sort=False).cummax().to_numpy() > 0
+    follows = np.zeros(n, dtype=bool)
+    follows[1:] = next_minute[1:] & in_alert[:-1]
+    in_run = in_alert & follows
+    head = in_alert & ~follows
 
     own = scored[list(ALERT_COLUMNS)].to_numpy(dtype=np.float64)[order]
     pair = scored[list(_PAIR_TOTALS)].to_numpy(dtype=np.float64)[order]
@@ -151,9 +168,13 @@ def chain_alerts(history: SenderHistory, scored: pd.DataFrame, prior: Prior) -> 
 
     totals = np.zeros_like(base)
     alert_start = np.full(n, UNSEEN, dtype=np.int64)
-    rows = np.flatnonzero(flagged)
+    source = np.full(n, -1, dtype=np.int64)
+    rows = np.flatnonzero(in_alert)
     if len(rows):
         run = np.cumsum(head)[rows]
+        # the newest flagged window of the alert so far (sorted position), then as a row of `scored`
+        newest = pd.Series(np.where(flagged[rows], rows, -1)).groupby(run, sort=False).cummax().to_numpy()
+        source[rows] = np.where(newest >= 0, order[np.maximum(newest, 0)], -1)
         frame = pd.DataFrame(base[rows], columns=list(ALERT_TOTALS))
         grouped = frame.groupby(run, sort=False)
         totals[rows, :-1] = grouped[list(ALERT_TOTALS[:-1])].cumsum().to_numpy()
@@ -161,8 +182,8 @@ def chain_alerts(history: SenderHistory, scored: pd.DataFrame, prior: Prior) -> 
         start_of_run = np.zeros(run.max() + 1, dtype=np.int64)
         start_of_run[np.cumsum(head)[head]] = head_start[head]
         alert_start[rows] = start_of_run[run]
-    write = flagged.copy()
-    write[:-1] &= ~in_run[1:]  # a later window of the same run in this batch writes the row
+    write = in_alert.copy()
+    write[:-1] &= ~in_run[1:]  # a later window of the same alert in this batch writes the row
 
     # the open alert of each sender after the batch: its last window's
     last = np.ones(n, dtype=bool)
@@ -177,4 +198,6 @@ def chain_alerts(history: SenderHistory, scored: pd.DataFrame, prior: Prior) -> 
     for j, name in enumerate(ALERT_TOTALS):
         out[name] = totals[back, j]
     out[ALERT_WRITE] = write[back]
+    out[ALERT_SOURCE] = source[back]
+    out["is_fraud"] = in_alert[back]
     return out

@@ -149,6 +149,22 @@ class BatchWriter:
             self.last_model_version = model.version
         return model
 
+    @staticmethod
+    def extended_alerts(store: Any, extensions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The alert rows earlier batches wrote, moved on by this batch's extensions (outputs.alert_rows)."""
+        from spark_apps.stream.outputs import extend_alerts
+
+        written = {}
+        for extension in extensions:
+            sender, start = extension["sender_account"], int(extension["window_start"])
+            for row in store.alerts_for_sender(sender=sender, since_ms=start, until_ms=start + 1, limit=1):
+                written[(sender, start)] = row
+        rows, missing = extend_alerts(written, extensions)
+        for extension in missing:  # only a store emptied under a running stream gets here
+            log.warning("alert of %s at %s goes on, but the store has no row of it: not extended",
+                        extension["sender_account"], extension["window_start"])
+        return rows
+
     def __call__(self, batch: Any, batch_id: int) -> None:
         from spark_apps.stream.context import BatchWindows
         from spark_apps.stream.outputs import build_outputs
@@ -168,7 +184,7 @@ class BatchWriter:
         outputs = build_outputs(windows, model, batch_id=batch_id, now_ms=int(time.time() * 1000), history=history)
         scored = time.perf_counter()
         store = self.store()
-        store.upsert_alerts(outputs.alerts)
+        store.upsert_alerts(outputs.alerts + self.extended_alerts(store, outputs.alert_extensions))
         store.upsert_metrics(outputs.metrics)
         sunk = time.perf_counter()
         # after the sink: a crash before this line reruns the batch from the history of batch_id - 1

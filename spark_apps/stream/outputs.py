@@ -21,7 +21,9 @@ from fraudpipe.store.base import METRIC_COUNTERS
 from spark_apps.features import FEATURE_NAMES
 from spark_apps.explanations import explain_rows
 from spark_apps.history import CONTEXT_FEATURES, SenderHistory
-from spark_apps.stream.context import ALERT_COLUMNS, ALERT_START, ALERT_WRITE, BatchWindows, add_context, chain_alerts
+from spark_apps.stream.context import (
+    ALERT_COLUMNS, ALERT_SOURCE, ALERT_START, ALERT_WRITE, BatchWindows, add_context, chain_alerts,
+)
 from spark_apps.scoring import ModelMetadata, score_matrix, score_windows
 
 # Features with their own column in the alerts tables (cassandra/init.cql); all of them
@@ -34,6 +36,7 @@ class BatchOutputs:
     """What one micro-batch writes."""
 
     alerts: list[dict[str, Any]]
+    alert_extensions: list[dict[str, Any]]  # alerts only extended by this batch: apply with extend_alerts
     metrics: list[dict[str, Any]]
     history_slots: np.ndarray  # senders whose history this batch changed (the history store's delta)
     evict_before: int | None  # the newest window start idle senders were evicted from, if any
@@ -51,9 +54,9 @@ def build_outputs(batch: BatchWindows, model: ModelMetadata, *, batch_id: int, n
     alert rows per sender and burst, metric rows per minute."""
     real, prior = add_context(history, batch)
     scored = chain_alerts(history, score_all(real, model), prior)
-    alerts = alert_rows(scored, now_ms=now_ms)
+    alerts, extensions = alert_rows(scored, now_ms=now_ms)
     metrics = metric_rows(scored, batch.carriers, batch_id=batch_id, now_ms=now_ms)
-    return BatchOutputs(alerts, metrics, prior.slots, prior.newest_start)
+    return BatchOutputs(alerts, extensions, metrics, prior.slots, prior.newest_start)
 
 
 def score_all(windows: pd.DataFrame, model: ModelMetadata) -> pd.DataFrame:
@@ -78,36 +81,63 @@ def score_all(windows: pd.DataFrame, model: ModelMetadata) -> pd.DataFrame:
     return out
 
 
-def alert_rows(scored: pd.DataFrame, *, now_ms: int) -> list[dict[str, Any]]:
-    """One row per alert (sender and burst) the batch opened or extended, columns as in cassandra/init.cql.
+def alert_rows(scored: pd.DataFrame, *, now_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, extensions): one row per alert (sender and burst) the batch opened or extended.
 
-    window_start is the alert's start, window_end the end of its newest window; the count
-    and amount columns are the alert's totals (distinct_receivers summed per minute), the
-    `features` JSON, score and explanation those of its newest flagged window.
+    Rows have the columns of cassandra/init.cql: window_start is the alert's start,
+    window_end the end of its newest window; the count and amount columns are the alert's
+    totals (distinct_receivers summed per minute); `features`, score, cluster, explanation
+    and latency those of its newest flagged window. An alert whose batch holds no flagged
+    window of it (its run went on past the flagged minutes) is an *extension*: the key, the
+    new window_end and totals only, applied to the row an earlier batch wrote (`extend_alerts`).
     """
-    flagged = scored[scored[ALERT_WRITE]] if len(scored) else scored
-    if flagged.empty:
-        return []
-    starts, ends = flagged[ALERT_START].to_numpy(dtype=np.int64), _ms(flagged["window_end"])
-    context = [name for name in CONTEXT_FEATURES if name in flagged.columns]
-    rows = []
-    for i, record in enumerate(flagged.to_dict("records")):
-        features = {name: _plain(record[name]) for name in (*FEATURE_NAMES, *context)}
-        rows.append({
+    writes = scored[scored[ALERT_WRITE]] if len(scored) else scored
+    if writes.empty:
+        return [], []
+    starts, ends = writes[ALERT_START].to_numpy(dtype=np.int64), _ms(writes["window_end"])
+    sources = writes[ALERT_SOURCE].to_numpy(dtype=np.int64)
+    source_ends = _ms(scored["window_end"]) if (sources >= 0).any() else np.zeros(0, dtype=np.int64)
+    context = [name for name in CONTEXT_FEATURES if name in scored.columns]
+    rows, extensions = [], []
+    for i, record in enumerate(writes.to_dict("records")):
+        totals = {
             "window_start": int(starts[i]),
             "window_end": int(ends[i]),
             "sender_account": record["sender_account"],
             **{name: int(record[ALERT_COLUMNS[name]]) for name in ALERT_FEATURE_COLUMNS},
+        }
+        if sources[i] < 0:
+            extensions.append(totals)
+            continue
+        flagged = scored.iloc[int(sources[i])]
+        features = {name: _plain(flagged[name]) for name in (*FEATURE_NAMES, *context)}
+        rows.append({
+            **totals,
             "features": json.dumps(features, sort_keys=True),
-            "score": float(record["score"]),
-            "cluster": int(record["cluster"]),
-            "model_version": str(record["model_version"]),
-            "explanation": record["explanation"],
+            "score": float(flagged["score"]),
+            "cluster": int(flagged["cluster"]),
+            "model_version": str(flagged["model_version"]),
+            "explanation": flagged["explanation"],
             "created_at": now_ms,
-            # freshness in event time: how long after the window ended its alert was written
-            "latency_ms": max(now_ms - int(ends[i]), 0),
+            # freshness in event time: how long after its flagged window ended the alert was written
+            "latency_ms": max(now_ms - int(source_ends[int(sources[i])]), 0),
         })
-    return rows
+    return rows, extensions
+
+
+def extend_alerts(written: dict[tuple[str, int], dict[str, Any]],
+                  extensions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, missing): each written row (by (sender_account, window_start)) with its extension's
+    window_end and totals, and the extensions whose row is not in `written`. Totals are the
+    alert's, not increments: applying an extension twice (a replayed batch) gives the same row."""
+    rows, missing = [], []
+    for extension in extensions:
+        row = written.get((extension["sender_account"], int(extension["window_start"])))
+        if row is None:
+            missing.append(extension)
+        else:
+            rows.append({**row, **extension})
+    return rows, missing
 
 
 def metric_rows(scored: pd.DataFrame, carriers: pd.DataFrame, *, batch_id: int, now_ms: int) -> list[dict[str, Any]]:

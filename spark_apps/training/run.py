@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from fraudpipe.config import ModelConfig
-from spark_apps.bursts import fragments
+from spark_apps.bursts import burst_scores, fragments
 from spark_apps.explanations import with_population_profile
 from spark_apps.model_registry import new_version
 from spark_apps.scoring import ModelMetadata, cluster_spreads, nearest, score_matrix, transform
@@ -105,7 +105,9 @@ def train(spark: Any, transactions: Any, config: ModelConfig, *, progress: Progr
         fraud_clusters = labelled_fraud_clusters(draft.fraud_clusters, evidence.fraud_share)
         if fraud_clusters != draft.fraud_clusters:  # the score is relative to the fraud clusters
             train_scores = score_matrix(features, replace(draft, fraud_clusters=fraud_clusters))
-        threshold, train_f1 = choose_score_threshold(train_scores["score"], fraud[fit_rows])
+        # chosen for what an alert covers (a flagged minute carries its pair and the rest of its run)
+        threshold, train_f1 = choose_score_threshold(burst_scores(windows[fit_rows], train_scores["score"]),
+                                                     fraud[fit_rows])
         choice = ClusterChoice(fraud_clusters, "labels", evidence.fraud_share, evidence.sizes, evidence.centroid_distance)
     else:
         threshold, train_f1, choice = None, None, evidence

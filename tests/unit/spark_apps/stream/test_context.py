@@ -6,7 +6,7 @@ import pandas as pd
 
 from spark_apps.features import RECEIVER_HASHES
 from spark_apps.history import ALERT_START, MINUTE_MS, UNSEEN, SenderHistory
-from spark_apps.stream.context import ALERT_WRITE, BatchWindows, add_context, chain_alerts
+from spark_apps.stream.context import ALERT_SOURCE, ALERT_WRITE, BatchWindows, add_context, chain_alerts
 from tests.unit.spark_apps.test_history import T0, window
 
 
@@ -40,8 +40,33 @@ def test_a_burst_over_three_minutes_in_three_batches_is_one_alert_key() -> None:
         keys += written(out)
     # one key (A, minute 0); the row grows as the burst goes on
     assert keys == [("A", 0, 4), ("A", 0, 10), ("A", 0, 13)]
-    out = run(history, [window("A", 3, tx=1)], [False])
+    # a quiet minute ends the run, and with it the alert
+    out = run(history, [window("A", 4, tx=1)], [False])
     assert history.alert_start[history.slots(["A"])[0]] == UNSEEN and not out[ALERT_WRITE].any()
+
+
+def test_an_alert_goes_on_over_the_rest_of_its_run_flagged_or_not() -> None:
+    history = SenderHistory()
+    first = run(history, [window("A", 0, tx=9)], [True])
+    # the next two minutes score below the threshold but are the same burst: one alert, extended
+    tail = run(history, [window("A", 1, tx=2), window("A", 2, tx=3)], [False, False])
+    assert written(first) + written(tail) == [("A", 0, 9), ("A", 0, 14)]
+    assert tail["is_fraud"].tolist() == [True, True] and tail["flagged"].tolist() == [False, False]
+    # no flagged window of the alert in this batch: the written row says so
+    assert tail[tail[ALERT_WRITE]][ALERT_SOURCE].tolist() == [-1]
+    after_gap = run(history, [window("A", 4, tx=2)], [False])
+    assert not after_gap["is_fraud"].any() and not after_gap[ALERT_WRITE].any()
+
+
+def test_the_alert_row_takes_its_newest_flagged_window_not_its_newest_window() -> None:
+    rows = [window("A", m, tx=tx, first_s=1, last_s=58) for m, tx in ((0, 4), (1, 6), (2, 1))]
+    out = run(SenderHistory(), rows + [window("B", 0, tx=1)], [False, True, False, False])
+    assert written(out) == [("A", 0, 11)]  # the flagged pair starts at minute 0; minute 2 goes on
+    write = out[out[ALERT_WRITE]].iloc[0]
+    assert (write["window_start"] - T0) // MINUTE_MS == 2  # the row's window_end follows minute 2
+    source = out.iloc[int(write[ALERT_SOURCE])]
+    assert source["sender_account"] == "A" and (source["window_start"] - T0) // MINUTE_MS == 1
+    assert out["is_fraud"].tolist() == [False, True, True, False]
 
 
 def test_the_same_burst_in_one_batch_writes_one_row_with_the_same_totals() -> None:

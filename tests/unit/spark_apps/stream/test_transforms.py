@@ -127,3 +127,42 @@ def test_every_batch_records_the_stream_s_progress_even_one_that_closes_no_windo
         assert progress is not None and progress["batch_id"] == 5 and progress["updated_at"] > 0
         now = progress["updated_at"]
         assert store.metric_rows(since_ms=now - 3_600_000, until_ms=now + 60_000) == []  # nothing to count
+
+
+def _minute(sender: str, minute: int, *, tx: int, amount: int, failed: int, small: int, first_s: int, last_s: int) -> dict:
+    """One closed window as the streaming aggregation emits it."""
+    start = int(T0.timestamp() * 1000) + minute * 60_000
+    return {"sender_account": sender, "window_start": T0 + dt.timedelta(minutes=minute),
+            "window_end": T0 + dt.timedelta(minutes=minute + 1), "tx_count": tx,
+            "total_amount_minor": amount, "failed_count": failed, "small_amount_count": small,
+            "max_amount_minor": amount // tx, "avg_amount_minor": amount / tx, "failed_ratio": failed / tx,
+            "distinct_types": 1, "transfer_count": 0, "remote_amount_minor": amount, "distinct_receivers": 1,
+            "first_event_ms": start + first_s * 1000, "last_event_ms": start + last_s * 1000, "receiver_hashes": [11]}
+
+
+def test_a_batch_that_only_extends_an_alert_moves_its_end_and_totals_not_its_score(tmp_path):
+    from fraudpipe.store.sqlite import SqliteStore
+
+    model = tiny_model("v1", fraud_first=True)
+    history, now = SenderHistory(), int((T0 + dt.timedelta(minutes=9)).timestamp() * 1000)
+    card = _minute("C", 0, tx=12, amount=1_800, failed=9, small=12, first_s=1, last_s=20)
+    first = build_outputs(BatchWindows.from_pandas(pd.DataFrame([card])), model, batch_id=1, now_ms=now, history=history)
+    assert [a["tx_count"] for a in first.alerts] == [12] and not first.alert_extensions
+    # the sender's next minute: one ordinary purchase, not paired (a quiet half minute), scored normal on its own
+    quiet = _minute("C", 1, tx=1, amount=3_500, failed=0, small=0, first_s=50, last_s=50)
+    second = build_outputs(BatchWindows.from_pandas(pd.DataFrame([quiet])), model, batch_id=2, now_ms=now + 1,
+                           history=history)
+    assert second.alerts == [] and len(second.alert_extensions) == 1
+    assert [m["flagged_windows"] for m in second.metrics] == [1]  # under the alert, counted as flagged
+    with SqliteStore(tmp_path / "s.db") as store:
+        store.upsert_alerts(first.alerts)
+        for _ in range(2):  # the batch replayed: the same row
+            store.upsert_alerts(BatchWriter.extended_alerts(store, second.alert_extensions))
+            rows = store.alerts_for_sender(sender="C", since_ms=0, until_ms=now)
+            assert len(rows) == 1
+            row, opened = rows[0], first.alerts[0]
+            assert row["window_start"] == opened["window_start"] and row["window_end"] == opened["window_end"] + 60_000
+            assert (row["tx_count"], row["total_amount_minor"]) == (13, 1_800 + 3_500)
+            assert (row["score"], row["explanation"], row["latency_ms"]) == (
+                opened["score"], opened["explanation"], opened["latency_ms"])
+            assert row["score"] >= model.threshold
