@@ -2,8 +2,8 @@
 transfer and `fraudpipe evaluate`.
 
 A window is predicted fraud when it is flagged (scoring.score_matrix, the stream's scoring)
-or covered by a flagged pair (spark_apps.bursts.predicted): the alert of a burst cut by a
-minute boundary covers both minutes. Pure numpy and pandas.
+or covered by an alert (spark_apps.bursts.predicted): the alert of a burst covers the
+earlier half of a flagged pair and the rest of the sender's run. Pure numpy and pandas.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 def format_summary(name: str, report: dict[str, Any]) -> str:
     """Window and transaction P/R/F1, per-family and burst recall, in a few lines."""
     lines = [f"{name}: {report['windows']:,} windows ({report['fraud_windows']:,} fraud), "
-             f"{report['flagged_windows']:,} flagged + {report['covered_windows']:,} covered by a flagged pair"]
+             f"{report['flagged_windows']:,} flagged + {report['covered_windows']:,} covered by an alert"]
     for level in ("window", "transaction"):
         m = report[level]
         c = m["confusion"]

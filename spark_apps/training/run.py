@@ -7,8 +7,9 @@
 - Fragments (spark_apps.bursts.fragments: the earlier, cut part of a burst whose next
   window's pair holds more of it) take no part in the fraud fit nor in the threshold: a
   fraud centroid fitted on a one-transaction fragment lands among ordinary windows.
-- The fraud clusters and the score threshold are chosen on the train side only.
-- Evaluation counts a window as predicted when it is flagged or covered by a flagged pair
+- The fraud clusters and the score threshold are chosen on the train side only, the
+  threshold for what an alert covers (bursts.burst_scores).
+- Evaluation counts a window as predicted when it is flagged or covered by an alert
   (assessment.assess), in-distribution on the later minutes of the training data and, when
   a transfer dataset is given, on the later minutes of that (metrics.transfer).
 """
