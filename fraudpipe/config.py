@@ -182,7 +182,7 @@ class ModelConfig:
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
     tail_k: int = 128  # KMeans clusters fitted on the normal tail (0 = none)
-    tail_share: float = 0.02  # the normal train windows farthest from the k normal centroids that form the tail
+    tail_share: float = 0.05  # the normal train windows farthest from the k normal centroids that form the tail
     fraud_k: int = 32  # KMeans clusters fitted on the labelled fraud windows
     fit_sample: int = 20000  # normal train windows the normal KMeans is fitted on (a uniform sample)
     plot_points: int = 20000  # normal windows sampled into the cluster plot
