@@ -172,13 +172,13 @@ class ModelConfig:
     features: tuple[str, ...] = (
         "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
         "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "history_windows", "typical_tx",
-        "typical_amount_minor", "idle_minutes", "recent_tx", "recent_amount_minor",
+        "typical_amount_minor", "idle_minutes", "recent_tx", "recent_amount_minor", "run_tx", "run_amount_minor",
     )
     # fed through log1p before scaling: counts, amounts and durations are heavy-tailed
     log_features: tuple[str, ...] = (
         "pair_tx_count", "pair_total_amount_minor", "pair_distinct_receivers", "pair_max_amount_minor",
         "pair_transfer_count", "pair_remote_amount_minor", "new_receivers", "history_windows", "typical_tx",
-        "typical_amount_minor", "idle_minutes", "recent_tx", "recent_amount_minor",
+        "typical_amount_minor", "idle_minutes", "recent_tx", "recent_amount_minor", "run_tx", "run_amount_minor",
     )
     outlier_distance: float = 0.0  # > 0: also flag windows this far (scaled) from every normal centroid
     tail_k: int = 128  # KMeans clusters fitted on the normal tail (0 = none)

@@ -81,6 +81,9 @@ _SPECS: Final[dict[str, tuple[str, str, str | None]]] = {
     # (a decayed sum, not per minute: no sender baseline to compare it with)
     "recent_tx": ("count", "transactions in the few minutes before (decayed count)", None),
     "recent_amount_minor": ("money", "sent in the few minutes before (decayed sum)", None),
+    # the sender's consecutive active minutes up to this one: the whole of a burst spread over minutes
+    "run_tx": ("count", "transactions in this run of consecutive active minutes", None),
+    "run_amount_minor": ("money", "sent in this run of consecutive active minutes", None),
 }
 
 

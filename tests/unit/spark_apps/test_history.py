@@ -77,9 +77,13 @@ def test_a_run_of_consecutive_minutes_is_not_its_own_baseline() -> None:
     assert run["typical_tx"].tolist() == pytest.approx([1.0] * 4)
     assert run["typical_amount_minor"].tolist() == pytest.approx([100.0] * 4)
     assert run["history_windows"].tolist() == pytest.approx([2.0] * 4)
+    # what the baseline leaves out is there as a whole: the run so far, this minute included
+    assert run["run_tx"].tolist() == pytest.approx([6, 12, 18, 24])
+    assert run["run_amount_minor"].tolist() == pytest.approx([6000, 12000, 18000, 24000])
     # once the run has ended (a quiet minute), it joins the baseline
     after = advance(history, [window("M", 20, tx=1, amount=100)]).iloc[0]
     assert after["history_windows"] == pytest.approx(6.0)
+    assert (after["run_tx"], after["run_amount_minor"]) == (1, 100)
     assert after["typical_tx"] == pytest.approx((1 + 1 + 4 * 6) / 6)
 
 
@@ -89,6 +93,7 @@ def test_a_run_longer_than_the_cap_joins_the_baseline() -> None:
     out = advance(SenderHistory(params), [window("B", m, tx=5, amount=500) for m in range(8)])
     assert out["history_windows"].tolist() == pytest.approx([0, 0, 0, 3, 3, 3, 6, 6])
     assert out["typical_tx"].iloc[3:].tolist() == pytest.approx([5.0] * 5)
+    assert out["run_tx"].tolist() == pytest.approx([5, 10, 15, 5, 10, 15, 5, 10])
 
 
 def test_a_sender_never_seen_is_idle_for_the_cap_and_has_no_baseline() -> None:
