@@ -153,9 +153,8 @@ def chain_alerts(history: SenderHistory, scored: pd.DataFrame, prior: Prior) -> 
     # under an alert: a flagged minute, or any later minute of the same run (carried in at its start)
     sender_run = np.cumsum(~next_minute)
     in_alert = pd.Series((flagged | carried).astype(np.int8)).groupby(sender_run, sort=False).cummax().to_numpy() > 0
-    follows = np.zeros(n, dtype=bool)
+    follows = np.zeros(n, dtype=bool)  # goes on with the alert of the minute before (so is under it too)
     follows[1:] = next_minute[1:] & in_alert[:-1]
-    in_run = in_alert & follows
     head = in_alert & ~follows
 
     own = scored[list(ALERT_COLUMNS)].to_numpy(dtype=np.float64)[order]
@@ -183,7 +182,7 @@ def chain_alerts(history: SenderHistory, scored: pd.DataFrame, prior: Prior) -> 
         start_of_run[np.cumsum(head)[head]] = head_start[head]
         alert_start[rows] = start_of_run[run]
     write = in_alert.copy()
-    write[:-1] &= ~in_run[1:]  # a later window of the same alert in this batch writes the row
+    write[:-1] &= ~follows[1:]  # a later window of the same alert in this batch writes the row
 
     # the open alert of each sender after the batch: its last window's
     last = np.ones(n, dtype=bool)
