@@ -96,7 +96,10 @@ def alert_rows(scored: pd.DataFrame, *, now_ms: int) -> tuple[list[dict[str, Any
         return [], []
     starts, ends = writes[ALERT_START].to_numpy(dtype=np.int64), _ms(writes["window_end"])
     sources = writes[ALERT_SOURCE].to_numpy(dtype=np.int64)
-    source_ends = _ms(scored["window_end"]) if (sources >= 0).any() else np.zeros(0, dtype=np.int64)
+    # the newest flagged window of each written alert (only these rows, not the batch's every window)
+    flagged = scored.iloc[sources[sources >= 0]]
+    flagged_ends = iter(_ms(flagged["window_end"]))
+    flagged_records = iter(flagged.to_dict("records"))
     context = [name for name in CONTEXT_FEATURES if name in scored.columns]
     rows, extensions = [], []
     for i, record in enumerate(writes.to_dict("records")):
@@ -109,18 +112,18 @@ def alert_rows(scored: pd.DataFrame, *, now_ms: int) -> tuple[list[dict[str, Any
         if sources[i] < 0:
             extensions.append(totals)
             continue
-        flagged = scored.iloc[int(sources[i])]
-        features = {name: _plain(flagged[name]) for name in (*FEATURE_NAMES, *context)}
+        source, source_end = next(flagged_records), next(flagged_ends)
+        features = {name: _plain(source[name]) for name in (*FEATURE_NAMES, *context)}
         rows.append({
             **totals,
             "features": json.dumps(features, sort_keys=True),
-            "score": float(flagged["score"]),
-            "cluster": int(flagged["cluster"]),
-            "model_version": str(flagged["model_version"]),
-            "explanation": flagged["explanation"],
+            "score": float(source["score"]),
+            "cluster": int(source["cluster"]),
+            "model_version": str(source["model_version"]),
+            "explanation": source["explanation"],
             "created_at": now_ms,
             # freshness in event time: how long after its flagged window ended the alert was written
-            "latency_ms": max(now_ms - int(source_ends[int(sources[i])]), 0),
+            "latency_ms": max(now_ms - int(source_end), 0),
         })
     return rows, extensions
 
