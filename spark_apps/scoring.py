@@ -189,8 +189,9 @@ def nearest(scaled: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.n
     return index, d2
 
 
-class _Gaussians:
-    """The clusters as weighted diagonal Gaussians: log(weight x density) of rows, block by block.
+class Gaussians:
+    """The clusters as weighted diagonal Gaussians: log(weight x density) of rows, block by block
+    (per row and cluster, the constant of the density dropped).
 
     sum_j ((x_j - c_j) / s_j)^2 is expanded into two matrix products, so a block of rows
     costs two small GEMMs instead of a (rows x clusters x features) temporary.
@@ -212,15 +213,6 @@ class _Gaussians:
         return out
 
 
-def log_likelihoods(scaled: np.ndarray, model: ModelMetadata) -> np.ndarray:
-    """Per row and cluster: log of weight x diagonal Gaussian density at the centroid (constant dropped)."""
-    gaussians = _Gaussians(model)
-    out = np.empty((len(scaled), len(model.centroids)))
-    for start in range(0, len(scaled), ROW_BLOCK):
-        out[start:start + ROW_BLOCK] = gaussians.block(scaled[start:start + ROW_BLOCK])
-    return out
-
-
 def _gaussian_scores(scaled: np.ndarray, model: ModelMetadata, normal: np.ndarray,
                      fraud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(log-likelihood ratio fraud : normal, likeliest cluster, likeliest normal, likeliest fraud) per row.
@@ -228,7 +220,7 @@ def _gaussian_scores(scaled: np.ndarray, model: ModelMetadata, normal: np.ndarra
     Block by block, so the (rows x clusters) matrix never exists whole: scoring a training
     set (350k windows x 176 clusters) stays in cache instead of streaming ~0.5 GB through it.
     """
-    gaussians = _Gaussians(model)
+    gaussians = Gaussians(model)
     n = len(scaled)
     llr = np.empty(n)
     cluster, nearest_normal, nearest_fraud = (np.empty(n, dtype=np.int64) for _ in range(3))

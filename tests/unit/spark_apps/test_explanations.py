@@ -193,7 +193,7 @@ def test_profile_percentiles_are_lower_bounds_of_the_share_below() -> None:
 
 
 def test_with_cluster_spreads_the_contributions_are_the_features_terms_of_the_log_likelihood_ratio() -> None:
-    from spark_apps.scoring import log_likelihoods
+    from spark_apps.scoring import Gaussians
 
     base = tiny_model("v1")
     per_feature = ((0.3, 0.5, 0.2, 0.4, 0.6, 0.1, 0.5, 0.2), (2.0, 1.0, 3.0, 1.5, 0.8, 2.5, 1.0, 0.7))
@@ -205,7 +205,7 @@ def test_with_cluster_spreads_the_contributions_are_the_features_terms_of_the_lo
     x = result["scaled"][0]
     c = ex.contributions(x, np.asarray(model.centroids[0]), np.asarray(model.centroids[1]),
                          np.asarray(spread[0]), np.asarray(spread[1]))
-    ll = log_likelihoods(result["scaled"], model)[0]
+    ll = Gaussians(model).block(result["scaled"])[0]
     assert c.sum() + np.log(0.02 / 0.98) == pytest.approx(ll[1] - ll[0])
     reasons = json.loads(score_windows(frame, model)["explanation"].iloc[0])
     assert reasons and all(c[model.feature_names.index(r["feature"])] > 0 for r in reasons)
