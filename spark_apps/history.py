@@ -29,6 +29,10 @@ Why each feature exists (issue 15, measured on traffic the model was not tuned o
   run they end holds twenty (session 7, 5 seeds, in-distribution / transfer window F1 with
   model.tail_share 0.05: 0.949 / 0.874 with them, 0.939 / 0.865 without; docs/detection.md).
 
+Beside the features, `advance` returns where the window's pair and run start (PAIR_START,
+RUN_START) and the run's other totals (RUN_TOTALS): what an alert raised in this window
+reaches back to and sums up (spark_apps.bursts, spark_apps.stream.context).
+
 State per sender is a fixed set of numbers plus a small ring of receiver hashes, so its
 size is bounded by the number of senders seen within `max_idle_minutes` (older ones are
 evicted by `evict_idle`). Receivers arrive as 32-bit hashes (Spark: xxhash64, truncated).
@@ -54,13 +58,17 @@ PAIR_SOURCES: Final = (
     "tx_count", "total_amount_minor", "failed_count", "small_amount_count", "transfer_count",
     "remote_amount_minor", "distinct_receivers",
 )
+_FAILED, _RECEIVERS = PAIR_SOURCES.index("failed_count"), PAIR_SOURCES.index("distinct_receivers")
 PAIR_FEATURES: Final = tuple(f"pair_{name}" for name in PAIR_SOURCES) + ("pair_max_amount_minor",)
 HISTORY_FEATURES: Final = ("new_receivers", "history_windows", "typical_tx", "typical_amount_minor", "idle_minutes",
                             "recent_tx", "recent_amount_minor", "run_tx", "run_amount_minor")
 CONTEXT_FEATURES: Final = PAIR_FEATURES + HISTORY_FEATURES
 # Extra columns `advance` returns beside the features: where the pair starts (the window
-# before, when it took part) so an alert can cover the whole burst.
+# before, when it took part) and where the sender's ongoing run starts, with the run's
+# totals, so an alert can cover the whole burst (spark_apps.bursts, stream.context).
 PAIR_START: Final = "pair_start"
+RUN_START: Final = "run_start"
+RUN_TOTALS: Final = ("run_failed_count", "run_distinct_receivers", "run_max_amount_minor")
 # The stream's open alert per sender (spark_apps.stream.context): its start, and its totals.
 ALERT_START: Final = "alert_start"
 ALERT_TOTALS: Final = ("alert_tx", "alert_amount", "alert_failed", "alert_receivers", "alert_max")
@@ -93,8 +101,8 @@ class SenderHistory:
     Not thread-safe; one instance per stream query (or per training run).
     """
 
-    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount", "run_windows", "run_tx", "run_amount", "recent_tx",
-                           "recent_amount") + tuple(
+    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount", "run_windows", "run_tx", "run_amount", "run_failed",
+                           "run_receivers", "run_max", "recent_tx", "recent_amount") + tuple(
         f"last_{n}" for n in PAIR_SOURCES) + ("last_max_amount_minor", "last_new_receivers", "last_event_ms") + ALERT_TOTALS
     _INT_STATE: Final = ("last_start", "prev_start", ALERT_START)
 
@@ -225,9 +233,11 @@ class SenderHistory:
         """
         n = len(windows)
         out = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
+        run_totals = np.zeros((n, len(RUN_TOTALS)), dtype=np.float64)
         pair_start = np.zeros(n, dtype=np.int64)
+        run_start = np.zeros(n, dtype=np.int64)
         if n == 0:
-            return _frame(out, pair_start, windows.index)
+            return _frame(out, pair_start, run_start, run_totals, windows.index)
         starts = windows["window_start"].to_numpy(dtype=np.int64)
         slots = self.slots(windows["sender_account"].to_numpy()) if slots is None else slots
         values = windows[list(PAIR_SOURCES) + ["max_amount_minor"]].to_numpy(dtype=np.float64)
@@ -238,12 +248,12 @@ class SenderHistory:
         for rows in np.split(order, bounds):
             owners = np.repeat(np.arange(len(rows)), lengths[rows])
             flat = _gather(receivers, offsets, rows, lengths)
-            out[rows], pair_start[rows] = self._minute(int(starts[rows[0]]), slots[rows], values[rows], first_last[rows],
-                                                       flat, owners)
-        return _frame(out, pair_start, windows.index)
+            out[rows], pair_start[rows], run_start[rows], run_totals[rows] = self._minute(
+                int(starts[rows[0]]), slots[rows], values[rows], first_last[rows], flat, owners)
+        return _frame(out, pair_start, run_start, run_totals, windows.index)
 
     def _minute(self, start: int, slots: np.ndarray, cur: np.ndarray, first_last: np.ndarray, flat: np.ndarray,
-                owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                owners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Features and state update for the windows of one minute (each sender once)."""
         f = self.floats
         n = len(slots)
@@ -288,6 +298,12 @@ class SenderHistory:
         recent_amount = np.maximum(f["recent_amount"][slots] - np.where(adjacent, prev[:, 1], 0.0), 0.0) * fast
         run_tx = f["run_tx"][slots] * kept + cur[:, 0]
         run_amount = f["run_amount"][slots] * kept + cur[:, 1]
+        run_windows = f["run_windows"][slots] * kept + 1.0
+        run_start = start - (run_windows.astype(np.int64) - 1) * MINUTE_MS
+        # failed, receivers (summed per minute, as an alert adds them up) and the largest amount
+        run_totals = np.column_stack([f["run_failed"][slots] * kept + cur[:, _FAILED],
+                                      f["run_receivers"][slots] * kept + cur[:, _RECEIVERS],
+                                      np.maximum(f["run_max"][slots] * kept, cur[:, -1])])
         features = np.column_stack([pair, pair_max, pair_new, windows_seen, typical_tx, typical_amount, idle,
                                     recent_tx, recent_amount, run_tx, run_amount])
 
@@ -295,9 +311,11 @@ class SenderHistory:
         f["ew_windows"][slots] = windows_seen
         f["ew_tx"][slots] = tx_seen
         f["ew_amount"][slots] = amount_seen
-        f["run_windows"][slots] = f["run_windows"][slots] * kept + 1.0
+        f["run_windows"][slots] = run_windows
         f["run_tx"][slots] = run_tx
         f["run_amount"][slots] = run_amount
+        for j, name in enumerate(("run_failed", "run_receivers", "run_max")):
+            f[name][slots] = run_totals[:, j]
         f["recent_tx"][slots] = f["recent_tx"][slots] * fast + cur[:, 0]
         f["recent_amount"][slots] = f["recent_amount"][slots] * fast + cur[:, 1]
         for j, name in enumerate(prev_names):
@@ -307,7 +325,7 @@ class SenderHistory:
         self.prev_start[slots] = last
         self.last_start[slots] = start
         self._remember(slots, flat[~is_known], owners[~is_known])
-        return features, pair_start
+        return features, pair_start, run_start, run_totals
 
     def _remember(self, slots: np.ndarray, new: np.ndarray, owners: np.ndarray) -> None:
         """Append each window's new receivers to its sender's ring (the newest KNOWN_RECEIVERS kept)."""
@@ -335,9 +353,12 @@ def _gather(receivers: np.ndarray, offsets: np.ndarray, rows: np.ndarray, length
     return receivers[index].astype(np.int32, copy=False)
 
 
-def _frame(values: np.ndarray, pair_start: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    frame = pd.DataFrame(values, columns=list(CONTEXT_FEATURES), index=index)
+def _frame(values: np.ndarray, pair_start: np.ndarray, run_start: np.ndarray, run_totals: np.ndarray,
+           index: pd.Index) -> pd.DataFrame:
+    frame = pd.DataFrame(np.column_stack([values, run_totals]), columns=list(CONTEXT_FEATURES + RUN_TOTALS),
+                         index=index)
     frame[PAIR_START] = pair_start
+    frame[RUN_START] = run_start
     return frame
 
 

@@ -6,8 +6,10 @@ real (non-carrier) windows go through SenderHistory.advance, which appends the c
 features (spark_apps.history.CONTEXT_FEATURES) the model may use. After scoring,
 `chain_alerts` turns flagged windows into alerts, one per sender and burst:
 
-- a flagged window whose pair starts the minute before covers that minute too: its alert
-  starts at the pair's start;
+- a flagged window's alert covers the burst so far: it starts where the sender's run of
+  consecutive minutes started (RUN_START, as the history counts runs), or at its pair's
+  start when that is earlier (a run that reached run_max_windows starts afresh), with the
+  totals of that stretch;
 - once open, the alert goes on while the sender stays active minute after minute (its run,
   spark_apps.bursts.continued), flagged or not: same key (sender, alert start), window_end
   moved on, totals added up. The open alert's start and totals are part of the history
@@ -28,15 +30,17 @@ import pandas as pd
 
 from spark_apps.features import RECEIVER_HASHES
 from spark_apps.history import (
-    ALERT_START, ALERT_TOTALS, MINUTE_MS, PAIR_START, UNSEEN, SenderHistory, receiver_arrays,
+    ALERT_START, ALERT_TOTALS, MINUTE_MS, PAIR_START, RUN_START, RUN_TOTALS, UNSEEN, SenderHistory, receiver_arrays,
 )
 
 # The alerts tables' own columns (cassandra/init.cql) and the running alert totals they show.
 ALERT_COLUMNS: Final = dict(zip(
     ("tx_count", "total_amount_minor", "failed_count", "distinct_receivers", "max_amount_minor"), ALERT_TOTALS))
-# A new alert starts with its pair's totals (the pair is the whole burst so far).
+# A new alert starts with the totals of the burst so far: its run's, or its pair's when the pair reaches
+# further back (same order as ALERT_COLUMNS).
 _PAIR_TOTALS: Final = ("pair_tx_count", "pair_total_amount_minor", "pair_failed_count", "pair_distinct_receivers",
                        "pair_max_amount_minor")
+_RUN_TOTALS: Final = ("run_tx", "run_amount_minor") + RUN_TOTALS
 ALERT_WRITE: Final = "alert_write"  # the newest window of its alert in this batch: the row to upsert
 # On a write row: the batch row (position in `scored`) of its alert's newest flagged window, -1 when the
 # batch holds none (the batch only extends an alert opened earlier).
@@ -158,12 +162,16 @@ def chain_alerts(history: SenderHistory, scored: pd.DataFrame, prior: Prior) -> 
     head = in_alert & ~follows
 
     own = scored[list(ALERT_COLUMNS)].to_numpy(dtype=np.float64)[order]
-    pair = scored[list(_PAIR_TOTALS)].to_numpy(dtype=np.float64)[order]
+    pair_start = scored[PAIR_START].to_numpy(dtype=np.int64)[order]
+    run_start = scored[RUN_START].to_numpy(dtype=np.int64)[order]
+    by_pair = (pair_start < run_start)[:, None]
+    burst = np.where(by_pair, scored[list(_PAIR_TOTALS)].to_numpy(dtype=np.float64)[order],
+                     scored[list(_RUN_TOTALS)].to_numpy(dtype=np.float64)[order])
     before = prior.alert_totals[order]
     continued = before + own
     continued[:, -1] = np.maximum(before[:, -1], own[:, -1])
-    base = np.where((head & carried)[:, None], continued, np.where(head[:, None], pair, own))
-    head_start = np.where(carried, prior.alert_start[order], scored[PAIR_START].to_numpy(dtype=np.int64)[order])
+    base = np.where((head & carried)[:, None], continued, np.where(head[:, None], burst, own))
+    head_start = np.where(carried, prior.alert_start[order], np.minimum(pair_start, run_start))
 
     totals = np.zeros_like(base)
     alert_start = np.full(n, UNSEEN, dtype=np.int64)

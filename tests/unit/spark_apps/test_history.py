@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from spark_apps.history import (
-    CONTEXT_FEATURES, KNOWN_RECEIVERS, MINUTE_MS, PAIR_GAP_MS, PAIR_START, HistoryParams, SenderHistory, receiver_arrays,
+    CONTEXT_FEATURES, KNOWN_RECEIVERS, MINUTE_MS, PAIR_GAP_MS, PAIR_START, RUN_START, RUN_TOTALS, HistoryParams,
+    SenderHistory, receiver_arrays,
 )
 
 T0 = 1_795_000_000_000 - 1_795_000_000_000 % MINUTE_MS
@@ -96,6 +97,18 @@ def test_a_run_longer_than_the_cap_joins_the_baseline() -> None:
     assert out["run_tx"].tolist() == pytest.approx([5, 10, 15, 5, 10, 15, 5, 10])
 
 
+def test_the_run_start_and_totals_follow_the_run_and_start_afresh_at_the_cap() -> None:
+    # what an alert raised in the run reaches back to (spark_apps.bursts, stream.context)
+    params = HistoryParams(run_max_windows=3)
+    rows = [window("R", m, tx=2, amount=100 * (m + 1), failed=1, receivers=(m, m + 10)) for m in (0, 1, 2, 3, 4, 6)]
+    out = advance(SenderHistory(params), rows)
+    assert ((out[RUN_START] - T0) // MINUTE_MS).tolist() == [0, 0, 0, 3, 3, 6]
+    assert out["run_failed_count"].tolist() == [1, 2, 3, 1, 2, 1]
+    assert out["run_distinct_receivers"].tolist() == [2, 4, 6, 2, 4, 2]  # summed per minute, as an alert's
+    assert out["run_max_amount_minor"].tolist() == [100, 200, 300, 400, 500, 700]
+    assert out["run_tx"].tolist() == [2, 4, 6, 2, 4, 2]
+
+
 def test_a_sender_never_seen_is_idle_for_the_cap_and_has_no_baseline() -> None:
     params = HistoryParams(max_idle_minutes=1440.0)
     out = advance(SenderHistory(params), [window("C", 0)])
@@ -124,8 +137,8 @@ def test_chunks_in_any_batching_give_the_same_features() -> None:
     minutes = frame["window_start"].to_numpy()
     parts = [advance(history, frame[(minutes >= T0 + a * MINUTE_MS) & (minutes < T0 + b * MINUTE_MS)].to_dict("records"))
              for a, b in ((0, 7), (7, 8), (8, 30))]
-    pd.testing.assert_frame_equal(pd.concat(parts).reset_index(drop=True)[list(CONTEXT_FEATURES)],
-                                  whole[list(CONTEXT_FEATURES)])
+    columns = [*CONTEXT_FEATURES, *RUN_TOTALS, PAIR_START, RUN_START]
+    pd.testing.assert_frame_equal(pd.concat(parts).reset_index(drop=True)[columns], whole[columns])
 
 
 def test_state_from_before_the_run_numbers_loads_with_no_ongoing_run() -> None:

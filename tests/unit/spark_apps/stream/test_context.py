@@ -1,11 +1,11 @@
-"""One alert per sender and burst: pair coverage, continuation across minutes and batches, totals."""
+"""One alert per sender and burst: run and pair coverage, continuation across minutes and batches, totals."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from spark_apps.features import RECEIVER_HASHES
-from spark_apps.history import ALERT_START, MINUTE_MS, UNSEEN, SenderHistory
+from spark_apps.history import ALERT_START, MINUTE_MS, UNSEEN, HistoryParams, SenderHistory
 from spark_apps.stream.context import ALERT_SOURCE, ALERT_WRITE, BatchWindows, add_context, chain_alerts
 from tests.unit.spark_apps.test_history import T0, window
 
@@ -30,6 +30,24 @@ def test_a_flagged_pair_covers_the_minute_before_with_the_pairs_totals() -> None
     out = run(SenderHistory(), [window("A", 0, tx=2, first_s=55, last_s=59), window("A", 1, tx=5, first_s=0, last_s=9)],
               [False, True])
     assert written(out) == [("A", 0, 7)]
+
+
+def test_an_alert_reaches_back_to_the_start_of_its_run_with_the_runs_totals() -> None:
+    history = SenderHistory()
+    # minutes 0 and 1 are not a pair (an hour-long gap would not be either: 50 s here), nor flagged
+    run(history, [window("A", 0, tx=2, amount=200, failed=1, receivers=(1, 2), first_s=0, last_s=5)], [False])
+    run(history, [window("A", 1, tx=3, amount=900, receivers=(3,), first_s=55, last_s=58)], [False])
+    out = run(history, [window("A", 2, tx=4, amount=400, receivers=(4,), first_s=0, last_s=9)], [True])
+    assert written(out) == [("A", 0, 9)]  # the alert starts with its run, and counts all of it
+    row = out[out[ALERT_WRITE]].iloc[0]
+    assert (row["alert_amount"], row["alert_failed"], row["alert_receivers"], row["alert_max"]) == (1500, 1, 4, 900)
+
+
+def test_a_run_started_afresh_at_the_cap_is_reached_back_through_the_pair() -> None:
+    history = SenderHistory(HistoryParams(run_max_windows=2))
+    rows = [window("A", m, tx=m + 1, first_s=50 if m == 1 else 1, last_s=58) for m in (0, 1, 2)]
+    out = run(history, rows, [False, False, True])
+    assert written(out) == [("A", 1, 5)]  # minute 2 starts a new run; its pair holds minute 1
 
 
 def test_a_burst_over_three_minutes_in_three_batches_is_one_alert_key() -> None:
