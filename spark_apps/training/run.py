@@ -4,9 +4,10 @@
   minutes and evaluated on the later ones (windows.time_split).
 - The first `model.history_warmup_minutes` only build the sender history (windows.warmup_mask):
   their windows are neither fitted on nor used for the threshold.
-- Fragments (spark_apps.bursts.fragments: the earlier, cut part of a burst whose next
-  window's pair holds more of it) take no part in the fraud fit nor in the threshold: a
-  fraud centroid fitted on a one-transaction fragment lands among ordinary windows.
+- Fragments (spark_apps.bursts.fragments: the earlier part of a burst that a later window
+  holds more of: the cut half of a pair, the first minutes of a run) take no part in the
+  fraud fit nor in the threshold: a fraud centroid fitted on a one-transaction fragment
+  lands among ordinary windows.
 - The fraud clusters and the score threshold are chosen on the train side only, the
   threshold for what an alert covers (bursts.burst_scores).
 - Evaluation counts a window as predicted when it is flagged or covered by an alert

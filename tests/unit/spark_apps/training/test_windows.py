@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fraudpipe.errors import ModelError
-from spark_apps.history import MINUTE_MS, PAIR_START
+from spark_apps.history import MINUTE_MS, PAIR_START, RUN_START
 from spark_apps.training.run import fit_windows
 from spark_apps.training.windows import epoch_ms, last_labelled_minute, time_split, warmup_mask
 
@@ -52,31 +52,37 @@ def test_window_starts_become_epoch_ms_from_any_timestamp_unit() -> None:
     assert epoch_ms(pd.Series([T0], dtype="int64")).tolist() == [T0]
 
 
-def _windows(rows: list[tuple[str, int, int, int]]) -> pd.DataFrame:
-    """(sender, minute, labelled tx, minute the pair starts) -> windows with what bursts.fragments reads."""
+def _windows(rows: list[tuple[str, int, int, int, int]]) -> pd.DataFrame:
+    """(sender, minute, labelled tx, minute the pair starts, minute the run started) -> windows with
+    what bursts.fragments reads."""
     return pd.DataFrame({
         "sender_account": [r[0] for r in rows],
         "window_start": [T0 + r[1] * MINUTE_MS for r in rows],
         "fraud_tx": [r[2] for r in rows],
         PAIR_START: [T0 + r[3] * MINUTE_MS for r in rows],
+        RUN_START: [T0 + r[4] * MINUTE_MS for r in rows],
     })
 
 
 def test_fragments_and_later_minutes_are_left_out_of_the_fit() -> None:
     windows = _windows([
-        ("A", 0, 1, 0),  # fragment: the burst goes on in A's minute 1, whose pair holds 1 + 5
-        ("A", 1, 5, 0),
-        ("B", 0, 4, 0),  # a whole burst in one minute
-        ("C", 0, 0, 0),  # normal
-        ("D", 1, 2, 1),  # a burst in minute 1 (tested side below)
-        ("E", 2, 1, 2),  # fragment in the tested minutes
-        ("E", 3, 3, 2),
-        ("F", 1, 1, 1),  # cut by the split: that it goes on is a test-side label, so it is not a fragment here
-        ("F", 2, 3, 1),
+        ("A", 0, 1, 0, 0),  # fragment: the burst goes on in A's minute 1, whose pair holds 1 + 5
+        ("A", 1, 5, 0, 0),
+        ("B", 0, 4, 0, 0),  # a whole burst in one minute
+        ("C", 0, 0, 0, 0),  # normal
+        ("D", 1, 2, 1, 1),  # a burst in minute 1 (tested side below)
+        ("E", 2, 1, 2, 2),  # fragment in the tested minutes
+        ("E", 3, 3, 2, 2),
+        ("F", 1, 1, 1, 1),  # cut by the split: that it goes on is a test-side label, so it is not a fragment here
+        ("F", 2, 3, 1, 1),
+        ("G", 0, 1, 0, 0),  # fragment: not a pair, but its run goes on with a labelled minute
+        ("G", 1, 2, 1, 0),
+        ("H", 0, 2, 0, 0),  # the run goes on unlabelled: the burst ended here
+        ("H", 1, 0, 1, 0),
     ])
     is_train = windows["window_start"].to_numpy() < T0 + 2 * MINUTE_MS
     fit = fit_windows(windows, is_train)
-    assert fit.tolist() == [False, True, True, True, True, False, False, True, False]
+    assert fit.tolist() == [False, True, True, True, True, False, False, True, False, False, True, True, True]
     # without labels nothing is a fragment: the fit sees the train minutes
     unlabelled = windows.assign(fraud_tx=0)
     assert fit_windows(unlabelled, is_train).tolist() == is_train.tolist()
