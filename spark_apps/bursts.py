@@ -67,26 +67,29 @@ def _runs(windows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return order, np.cumsum(new_run)
 
 
+def _cummax_along(values: np.ndarray, order: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per row, the largest of `values` so far along `order`, within its group (`group`: an id per ordered row)."""
+    out = np.empty(len(order), dtype=np.float64)
+    out[order] = pd.Series(np.asarray(values, dtype=np.float64)[order]).groupby(group, sort=False).cummax().to_numpy()
+    return out
+
+
 def _running_max_in_runs(windows: pd.DataFrame, values: np.ndarray) -> np.ndarray:
     """Per row, the largest of `values` over its run so far (its own minute and the run's earlier ones)."""
-    order, run = _runs(windows)
-    out = np.empty(len(order), dtype=np.float64)
-    out[order] = pd.Series(np.asarray(values, dtype=np.float64)[order]).groupby(run, sort=False).cummax().to_numpy()
-    return out
+    return _cummax_along(values, *_runs(windows))
 
 
 def _latest_in_run_from_here(windows: pd.DataFrame, values: np.ndarray) -> np.ndarray:
     """Per row, the largest of `values` over its own minute and the later minutes of its sender's
     ongoing run as the history counts it (same RUN_START): what an alert raised later in the
     run reaches back to."""
-    starts = _starts(windows)
     senders = windows["sender_account"].to_numpy()
     run_starts = windows[RUN_START].to_numpy(dtype=np.int64)
-    order = np.lexsort((-starts, run_starts, senders))  # within a run, newest first
-    key = pd.MultiIndex.from_arrays([senders[order], run_starts[order]])
-    out = np.empty(len(order), dtype=np.float64)
-    out[order] = pd.Series(np.asarray(values, dtype=np.float64)[order]).groupby(key, sort=False).cummax().to_numpy()
-    return out
+    order = np.lexsort((-_starts(windows), run_starts, senders))  # within a run, newest first
+    senders, run_starts = senders[order], run_starts[order]
+    new_run = np.ones(len(order), dtype=bool)
+    new_run[1:] = (senders[1:] != senders[:-1]) | (run_starts[1:] != run_starts[:-1])
+    return _cummax_along(values, order, np.cumsum(new_run))
 
 
 def covered_back(windows: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:

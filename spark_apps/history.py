@@ -101,8 +101,10 @@ class SenderHistory:
     Not thread-safe; one instance per stream query (or per training run).
     """
 
-    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount", "run_windows", "run_tx", "run_amount", "run_failed",
-                           "run_receivers", "run_max", "recent_tx", "recent_amount") + tuple(
+    # the run's RUN_TOTALS, in that order
+    _RUN_TOTALS_STATE: Final = ("run_failed", "run_receivers", "run_max")
+    _FLOAT_STATE: Final = ("ew_windows", "ew_tx", "ew_amount", "run_windows", "run_tx", "run_amount",
+                           *_RUN_TOTALS_STATE, "recent_tx", "recent_amount") + tuple(
         f"last_{n}" for n in PAIR_SOURCES) + ("last_max_amount_minor", "last_new_receivers", "last_event_ms") + ALERT_TOTALS
     _INT_STATE: Final = ("last_start", "prev_start", ALERT_START)
 
@@ -314,7 +316,7 @@ class SenderHistory:
         f["run_windows"][slots] = run_windows
         f["run_tx"][slots] = run_tx
         f["run_amount"][slots] = run_amount
-        for j, name in enumerate(("run_failed", "run_receivers", "run_max")):
+        for j, name in enumerate(self._RUN_TOTALS_STATE):
             f[name][slots] = run_totals[:, j]
         f["recent_tx"][slots] = f["recent_tx"][slots] * fast + cur[:, 0]
         f["recent_amount"][slots] = f["recent_amount"][slots] * fast + cur[:, 1]
