@@ -23,9 +23,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from fraudpipe.config import load_config
-from spark_apps.training.data import extract_transactions, generate_dataset, transfer_dataset
+from benchmarks.detection import independent
+from spark_apps.training.data import generate_dataset, read_transactions, transfer_dataset
 from spark_apps.training.job import training_session
+from spark_apps.training.offline import evaluate_file
 from spark_apps.training.run import train
 
 TARGETS = {"in_distribution": 0.95, "transfer": 0.85}
@@ -40,6 +44,8 @@ def main() -> None:
     parser.add_argument("--transfer-transactions", type=int, default=1_000_000, help="size of each shifted dataset")
     parser.add_argument("--config", help="config.yml whose model and producer sections are measured")
     parser.add_argument("--shifted", default=DEFAULT_SHIFTED, help="the shifted producer configuration")
+    parser.add_argument("--independent", action="store_true",
+                        help="also score each seed's model on benchmarks/detection/independent.py's mix (that seed)")
     args = parser.parse_args()
     base = load_config(args.config)
     load_before = os.getloadavg()
@@ -59,12 +65,17 @@ def main() -> None:
                                         progress=quiet)
                 shifted = transfer_dataset(config, seed=shifted_seed + seed, progress=quiet)
                 t1 = time.perf_counter()
-                run = train(spark, extract_transactions(spark, data), model, progress=quiet,
-                            transfer=extract_transactions(spark, shifted))
+                run = train(spark, read_transactions(spark, data, require_labels=True), model, progress=quiet,
+                            transfer=read_transactions(spark, shifted, require_labels=True))
                 t2 = time.perf_counter()
                 metrics = run.metadata.metrics
                 results.append({"seed": seed, "shifted_seed": shifted_seed + seed, "generate_s": t1 - t0,
                                 "train_s": t2 - t1, **{k: metrics[k] for k in TARGETS}})
+                if args.independent:
+                    mix = root / "data" / f"independent-{seed}.parquet"
+                    pq.write_table(independent.generate(seed, independent.DEFAULT_MINUTES), mix)
+                    results[-1]["independent"], _scored = evaluate_file(spark, mix, run.metadata, progress=quiet)
+                    mix.unlink()
                 print_seed(results[-1], flush=True)
                 for path in (data, shifted):  # the next seed makes its own; keep the disk free
                     for file in (path, path.with_name(f"{path.stem}.labels{path.suffix}")):
@@ -77,7 +88,9 @@ def main() -> None:
 def print_seed(result: dict[str, Any], *, flush: bool = False) -> None:
     print(f"seed {result['seed']} (shifted seed {result['shifted_seed']}): generate {result['generate_s']:.0f} s, "
           f"train + evaluate {result['train_s']:.0f} s", flush=flush)
-    for name in TARGETS:
+    for name in (*TARGETS, "independent"):
+        if name not in result:
+            continue
         report = result[name]
         w = report["window"]
         bursts = report.get("bursts")
@@ -90,11 +103,15 @@ def print_seed(result: dict[str, Any], *, flush: bool = False) -> None:
 
 def print_summary(results: list[dict[str, Any]], before: tuple[float, ...], after: tuple[float, ...], model: Any) -> None:
     print(f"features: {', '.join(model.features)}")
-    for name, target in TARGETS.items():
-        f1 = [r[name]["window"]["f1"] for r in results]
+    for name, target in (*TARGETS.items(), ("independent", None)):
+        f1 = [r[name]["window"]["f1"] for r in results if name in r]
         if not f1:
             continue
         mean, low = sum(f1) / len(f1), min(f1)
+        if target is None:
+            print(f"{name:<16} window F1 over {len(f1)} seeds: mean {mean:.4f}  min {low:.4f}  (no target)  "
+                  f"per seed {', '.join(f'{v:.4f}' for v in f1)}")
+            continue
         below = sum(v < target for v in f1)
         verdict = "meets" if low >= target else f"below on {below} of {len(f1)} seeds"
         print(f"{name:<16} window F1 over {len(f1)} seeds: mean {mean:.4f}  min {low:.4f}  "

@@ -2,15 +2,15 @@
 
 - generate_dataset writes a deterministic labelled dataset with the producer's generator
   (whole 1-minute windows, so no pattern instance is cut short at the end);
-- extract_transactions reads producer Parquet with its fraud `pattern` (or the labels file
-  beside it);
+- read_transactions reads producer Parquet, or a file written by hand, with its fraud `pattern`
+  (or the labels file beside it), checked as `fraudpipe evaluate` checks it;
 - extract_store_transactions (`fraudpipe train --from-store`) reads the raw transactions
   and labels the sink wrote. The Store port's scan_transactions/scan_labels yield chunks of
   row dicts; each chunk becomes an Arrow table at once (columns typed from
   cassandra/init.cql), so Python never holds more than one chunk as dicts, and Spark
   receives the whole set through one Arrow-backed createDataFrame with an explicit schema:
   event_time (epoch ms) as TimestampType and the label's fraud `pattern` joined on (null =
-  not fraud), the shape extract_transactions gives.
+  not fraud), the shape read_transactions gives.
 """
 from __future__ import annotations
 
@@ -104,24 +104,17 @@ def generate_dataset(config: Config, path: Path, *, transactions: int, progress:
     return path
 
 
-def extract_transactions(spark: Any, path: Path) -> Any:
-    """Transactions with a `pattern` column (null = not fraud) from the producer's Parquet.
+def read_transactions(spark: Any, path: Path, *, require_labels: bool) -> Any:
+    """The transactions of a Parquet file (`produce --to-file` or written by hand) with `pattern` (null = not fraud).
 
-    Files without a pattern column (Avro-like exports) get it from the labels file beside them.
+    The file is checked and normalised as `fraudpipe evaluate` checks it (labelled_input), so
+    train and evaluate accept the same files and refuse the same ones with the same DatasetError.
+    Labels: the pattern column, else the labels file beside it; without either, every row is
+    unlabelled, or the file is refused when `require_labels`.
     """
-    from pyspark.sql import functions as F
+    from spark_apps.training.labelled_input import read_labelled, to_spark
 
-    try:
-        transactions = spark.read.parquet(str(path))
-    except Exception as exc:  # Spark raises AnalysisException and friends, all untyped in py4j
-        raise ModelError(f"cannot read training transactions {path}: {exc}") from exc
-    if "pattern" in transactions.columns:
-        return transactions
-    beside = labels_path(path)
-    if not beside.exists():
-        return transactions.withColumn("pattern", F.lit(None).cast("string"))
-    labels = spark.read.parquet(str(beside)).select("transaction_id", "pattern")
-    return transactions.join(F.broadcast(labels), "transaction_id", "left")
+    return to_spark(spark, read_labelled(path, require_labels=require_labels))
 
 
 def parse_time(value: str | None) -> int | None:

@@ -31,7 +31,7 @@ from spark_apps.model_registry import SPARK_MODEL_DIR, ModelRegistry
 from spark_apps.scoring import transform
 from spark_apps.training.assessment import format_summary
 from spark_apps.training.data import (
-    Progress, extract_transactions, generate_dataset, generated_dataset_path, transfer_dataset,
+    Progress, generate_dataset, generated_dataset_path, read_transactions, transfer_dataset,
 )
 from spark_apps.training.evaluation import format_report, plot_clusters, report_json
 from spark_apps.training.run import TrainingRun, train
@@ -165,11 +165,11 @@ def run_training(
             )
         else:
             progress(f"reading transactions from {input_path}")
-            transactions_df = extract_transactions(spark, input_path)
+            transactions_df = read_transactions(spark, input_path, require_labels=False)
         transfer_df = None
         if transfer_path is not None:
             progress(f"reading transfer transactions from {transfer_path}")
-            transfer_df = extract_transactions(spark, transfer_path)
+            transfer_df = read_transactions(spark, transfer_path, require_labels=True)
         run = train(spark, transactions_df, model_config, progress=progress, transfer=transfer_df)
         directory = load_version(run, ModelRegistry(config.path(model_config.dir)), store=store if record else None,
                                  progress=progress, plot_points=model_config.plot_points)

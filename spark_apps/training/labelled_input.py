@@ -1,7 +1,8 @@
-"""A labelled transactions file for `fraudpipe evaluate`: checked, then normalised, before Spark.
+"""A transactions file for `fraudpipe evaluate` and `train --input`: checked, then normalised, before Spark.
 
 The file is the `produce --to-file` layout or one written by hand with just REQUIRED_COLUMNS
-plus the label (docs/detection.md). It is read with pyarrow and checked column by column
+plus the label (docs/detection.md). Evaluation and training read it through this one module, so a
+file that one accepts the other accepts too. It is read with pyarrow and checked column by column
 first, so a malformed file is refused with a DatasetError that names the problem instead of
 failing somewhere inside a Spark job; the checked table is cast to the types the shared
 window features read (event_time timestamp[ms, UTC], amount_minor int64, strings).
@@ -47,22 +48,33 @@ LABEL_COLUMNS: dict[str, _Check] = {
     PATTERN_COLUMN: ("a string (fraud family, null = normal)", lambda t: _is_string(t) or pa.types.is_null(t), pa.string()),
 }
 OPTIONAL_COLUMNS: dict[str, _Check] = {
+    # whole floats too: pandas turns an integer column with nulls into float64 (NaN = normal)
     FRAUD_INSTANCE_COLUMN: ("an integer (fraud instance id, null = normal)",
-                            lambda t: pa.types.is_integer(t) or pa.types.is_null(t), pa.int64()),
+                            lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t), pa.int64()),
     FRAUD_VARIANT_COLUMN: ("a string", lambda t: _is_string(t) or pa.types.is_null(t), pa.string()),
+    # the model's population profile formats money in it (explanations.currency_of)
+    "currency": ("a string (ISO 4217 code)", lambda t: _is_string(t) or pa.types.is_null(t), pa.string()),
 }
 NOT_NULL = ("event_time", "sender_account", "amount_minor")
 # The Spark schema of the normalised table (window_features' input plus the labels).
 SPARK_TYPES = {"event_time": "timestamp", "amount_minor": "bigint", FRAUD_INSTANCE_COLUMN: "bigint"}
 
 
-def read_labelled(path: Path) -> pa.Table:
-    """The checked, normalised table of `path`: REQUIRED_COLUMNS, pattern, and the optional ones present."""
+def read_labelled(path: Path, *, require_labels: bool = True) -> pa.Table:
+    """The checked, normalised table of `path`: REQUIRED_COLUMNS, pattern, and the optional ones present.
+
+    Labels come from the `pattern` column or the labels file beside `path`. Without either, the
+    file is refused, unless `require_labels` is false (training may fit unlabelled traffic): then
+    every row is unlabelled.
+    """
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
     table = _read(path, "transactions")
     if PATTERN_COLUMN not in table.column_names:
-        table = _join_labels(path, table)
+        if require_labels or labels_path(path).exists():
+            table = _join_labels(path, table)
+        else:
+            table = table.append_column(PATTERN_COLUMN, pa.nulls(table.num_rows, pa.string()))
     missing = [name for name in (*REQUIRED_COLUMNS, *LABEL_COLUMNS) if name not in table.column_names]
     if missing:
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; a labelled file needs "
@@ -78,6 +90,12 @@ def read_labelled(path: Path) -> pa.Table:
     nulls = [f"{name} ({table.column(name).null_count:,} rows)" for name in NOT_NULL if table.column(name).null_count]
     if nulls:
         raise DatasetError(f"{path}: null values in {', '.join(nulls)}")
+    if FRAUD_INSTANCE_COLUMN in checks and pa.types.is_floating(table.schema.field(FRAUD_INSTANCE_COLUMN).type):
+        ids = table.column(FRAUD_INSTANCE_COLUMN)
+        ids = pc.if_else(pc.is_nan(ids), None, ids)  # NaN is how pandas writes a missing id
+        if pc.all(pc.equal(pc.floor(ids), ids)).as_py() is False:
+            raise DatasetError(f"{path}: {FRAUD_INSTANCE_COLUMN} has values that are not whole numbers")
+        table = table.set_column(table.schema.get_field_index(FRAUD_INSTANCE_COLUMN), FRAUD_INSTANCE_COLUMN, ids)
     return pa.table({name: _cast(table.column(name), target) for name, (_what, _ok, target) in checks.items()})
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from fraudpipe.config import Config, ModelConfig, ProducerConfig, StoreConfig
 from fraudpipe.store.sqlite import SqliteStore
 from spark_apps.training.fitting import KNOWN_FEATURES
-from spark_apps.training.data import extract_transactions, generated_dataset_path
+from spark_apps.training.data import generated_dataset_path, read_transactions
 from spark_apps.training.job import PLOT_FILE, REPORT_FILE, run_training
 from spark_apps.training.run import train
 from spark_apps.model_registry import ModelRegistry, load_latest
@@ -153,7 +154,7 @@ def test_the_test_minutes_labels_change_nothing_in_the_model(trained, spark, tmp
         frame.loc[later, column] = None
     relabelled = tmp_path / "relabelled.parquet"
     frame.to_parquet(relabelled, index=False)
-    again = train(spark, extract_transactions(spark, relabelled), config.model, progress=lambda _m: None)
+    again = train(spark, read_transactions(spark, relabelled, require_labels=True), config.model, progress=lambda _m: None)
     for name in ("score_threshold", "fraud_clusters", "centroids", "scaler_mean", "scaler_std", "cluster_fraud_share"):
         assert getattr(again.metadata, name) == getattr(run.metadata, name), name
     assert again.metadata.params["train_f1"] == run.metadata.params["train_f1"]
@@ -207,3 +208,35 @@ def test_the_trained_models_alerts_score_at_or_above_its_threshold_with_deviatin
             elif r["unit"] == "count":
                 assert re.match(r"^\d{1,3}(,\d{3})* ", r["text"])
     assert explained >= 0.8 * len(alerts)  # most alerts name at least one reason
+
+
+def test_a_hand_written_copy_of_the_input_trains_the_same_model(trained, spark, tmp_path) -> None:
+    """`train --input` reads the layout `fraudpipe evaluate` documents, as evaluate does: epoch-ms
+    times, int32 amounts, pandas' float instance ids, only the documented columns."""
+    config, run, _directory, _lines = trained
+    frame = pd.read_parquet(generated_dataset_path(config, config.model.train_transactions))
+    frame = frame[["event_time", "sender_account", "receiver_account", "amount_minor", "transaction_type", "status",
+                   "channel", "pattern", "fraud_instance"]].assign(
+        event_time=lambda f: f["event_time"].astype("datetime64[ms, UTC]").astype("int64"),
+        amount_minor=lambda f: f["amount_minor"].astype("int32"),
+        fraud_instance=lambda f: f["fraud_instance"].astype("float64"))
+    by_hand = tmp_path / "by_hand.parquet"
+    frame.to_parquet(by_hand, index=False)
+    again, _ = run_training(replace(config, model=replace(config.model, dir=str(tmp_path / "models"))),
+                            input_path=by_hand, record=False, progress=lambda _m: None, spark=spark)
+    for name in ("score_threshold", "fraud_clusters", "centroids", "scaler_mean", "scaler_std"):
+        assert getattr(again.metadata, name) == getattr(run.metadata, name), name
+    assert again.report["window"] == run.report["window"]
+
+
+def test_train_refuses_a_malformed_input_naming_the_problem(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from fraudpipe.cli import main
+
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"event_time": [1, 2], "sender_account": ["a", "b"], "amount_minor": ["1.00", "2.00"]}).to_parquet(bad)
+    result = CliRunner().invoke(main, ["train", "--input", str(bad), "--no-store"])
+    assert result.exit_code == 1, result.output
+    assert "error:" in result.output and "missing column(s) receiver_account" in result.output
+    assert "Traceback" not in result.output

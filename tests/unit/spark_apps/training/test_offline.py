@@ -126,6 +126,8 @@ MALFORMED = {
     "time as text": (lambda f: f.assign(event_time=f["event_time"].astype(str)), r"event_time is string, expected a timestamp"),
     "no rows": (lambda f: f.iloc[:0], r"no rows"),
     "null sender": (lambda f: f.assign(sender_account=[None] + list(f["sender_account"][1:])), r"null values in sender_account \(1 rows\)"),
+    "fractional instance": (lambda f: f.assign(fraud_instance=f["fraud_instance"].astype("float64") + 0.5),
+                            r"fraud_instance has values that are not whole numbers"),
 }
 
 
@@ -162,3 +164,15 @@ def test_the_written_file_has_a_typed_schema_for_spark(tmp_path: Path) -> None:
     assert table.schema.field("fraud_instance").type == pa.int64()
     assert pq.read_schema(path).field("event_time").type == pa.timestamp("ns")
     assert np.array_equal(table.column("event_time").cast(pa.int64()).to_numpy()[:2], [T0 + 50_000, T0 + 52_000])
+
+
+def test_pandas_float_instance_ids_and_an_unlabelled_file_for_training(tmp_path: Path) -> None:
+    # pandas writes an integer column with missing values as float64 with NaN
+    path = _write(tmp_path, hand_written().assign(fraud_instance=lambda f: f["fraud_instance"].astype("float64")))
+    ids = read_labelled(path).column("fraud_instance")
+    assert ids.type == pa.int64() and ids.to_pylist()[:9] == [1] * 8 + [2] and ids.null_count == 15
+    # training may fit unlabelled traffic; evaluation may not
+    unlabelled = _write(tmp_path, hand_written().drop(columns=["pattern"]))
+    assert read_labelled(unlabelled, require_labels=False).column("pattern").null_count == len(hand_written())
+    with pytest.raises(DatasetError, match="no `pattern` column"):
+        read_labelled(unlabelled)

@@ -14,7 +14,7 @@ from spark_apps.features import OUTPUT_COLUMNS
 from spark_apps.training.job import run_training, train_command
 from spark_apps.training.windows import transform_windows
 from spark_apps.model_registry import load_latest
-from spark_apps.training.data import extract_store_transactions, extract_transactions, parse_time
+from spark_apps.training.data import extract_store_transactions, parse_time, read_transactions
 
 START_MS = 1_795_000_000_000
 MINUTE = 60_000
@@ -47,7 +47,7 @@ def test_store_input_gives_the_windows_of_the_same_data_read_from_parquet(spark,
     root, _producer, _last = filled
     with SqliteStore(root / "store.db") as store:
         from_store = transform_windows(extract_store_transactions(spark, store, chunk_size=1000, progress=lambda _m: None))
-    from_file = transform_windows(extract_transactions(spark, root / "tx.parquet"))
+    from_file = transform_windows(read_transactions(spark, root / "tx.parquet", require_labels=True))
     store_rows = _rows(from_store)
     assert store_rows == _rows(from_file)
     assert sum(r[OUTPUT_COLUMNS.index("tx_count")] for r in store_rows) == TRANSACTIONS
