@@ -1,6 +1,6 @@
 """Benchmark detection quality: in-distribution and transfer window F1 over several seeds.
 
-    .venv/bin/python -m benchmarks.detection [--seeds 5] [--transactions 1000000] [--config config.yml]
+    .venv/bin/python -m benchmarks.detection [--seeds 5] [--transactions 1000000] [--config config.yml] [--independent]
 
 For each seed s: generate the config's dataset (producer.seed = s, --transactions, whole
 minutes) and a shifted one (benchmarks/detection/shifted.yml, its seed replaced by its own
@@ -10,8 +10,10 @@ the real path of `fraudpipe train`: Spark window features, SenderHistory context
 Spark KMeans fits, scoring.score_matrix and bursts.predicted (spark_apps.training.run.train),
 nothing reimplemented; only publishing is left out. Prints window P/R/F1, burst recall and
 per-family window recall per seed, the mean and minimum of each F1, and the load average.
-Targets (issue 15): transfer >= 0.85, in-distribution >= 0.95. Works in a temporary
-directory; nothing under .fraudpipe/ is touched.
+Targets (issue 15): transfer >= 0.85, in-distribution >= 0.95. With --independent, each
+seed's model is also scored (`fraudpipe evaluate`'s path, after its history warm-up) on the
+mix of benchmarks/detection/independent.py, built apart from the producer; that figure has no
+target. Works in a temporary directory; nothing under .fraudpipe/ is touched.
 """
 from __future__ import annotations
 
