@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
